@@ -1,0 +1,93 @@
+"""The ``labkit`` command.
+
+Usage: ``labkit grade [--submission PATH] [--lab NAME] [--results FILE]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from labkit import labs, submission
+
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    return args.run(args, parser)
+
+
+def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Grade a submission with the pytest graders; exit 0 if every check passed."""
+    import pytest
+
+    try:
+        submission.locate(args.submission)
+    except submission.SubmissionError as error:
+        parser.error(str(error))
+    graders = _graders_folder(args.graders)
+    if graders is None:
+        parser.error("no graders/ folder found: run this from the labkit folder or pass --graders")
+    pytest_args = [
+        str(graders),
+        "--submission",
+        str(args.submission),
+        "--time-limit",
+        str(args.time_limit),
+        "--memory-limit",
+        str(args.memory_limit),
+        "--quiet",
+        "--no-header",
+        "-rN",  # the score table replaces pytest's short summary
+        "-p",
+        "no:cacheprovider",
+    ]
+    for name in args.lab:
+        pytest_args += ["--lab", name]
+    if args.results:
+        pytest_args += ["--results", str(args.results)]
+    code = pytest.main(pytest_args)
+    if code == pytest.ExitCode.OK:
+        return EXIT_PASSED
+    if code == pytest.ExitCode.TESTS_FAILED:
+        return EXIT_FAILED
+    if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
+        return EXIT_USAGE
+    return int(code)
+
+
+def _graders_folder(given: Path | None) -> Path | None:
+    candidates = [given] if given else [Path.cwd() / "graders", Path(__file__).parents[1] / "graders"]
+    return next((path for path in candidates if path.is_dir()), None)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labkit", description="Autograded CNN labs.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    grading = commands.add_parser("grade", help="grade a submission and print a score table")
+    grading.add_argument(
+        "--submission",
+        type=Path,
+        default=Path("exercises"),
+        help="folder holding lab modules, or one lab module file (default: exercises)",
+    )
+    grading.add_argument(
+        "--lab", action="append", default=[], choices=list(labs.LABS), help="grade only this lab"
+    )
+    grading.add_argument("--results", type=Path, help="write Gradescope-format results JSON here")
+    grading.add_argument("--graders", type=Path, help="folder of grader modules (default: graders)")
+    grading.add_argument(
+        "--time-limit", type=float, default=120.0, help="seconds per lab's submission process"
+    )
+    grading.add_argument(
+        "--memory-limit", type=float, default=4.0, help="GiB per lab's submission process"
+    )
+    grading.set_defaults(run=grade)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

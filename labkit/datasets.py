@@ -1,0 +1,75 @@
+"""Load the labs' datasets, offline from ``$LABKIT_DATA`` or through ``keras.datasets``.
+
+Usage: ``(x_train, y_train), (x_test, y_test) = datasets.load("mnist")``
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+
+DATA_ENV = "LABKIT_DATA"
+NAMES = ("mnist", "fashion_mnist", "cifar10")
+ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+
+Split = tuple[np.ndarray, np.ndarray]
+
+
+class DatasetUnavailable(RuntimeError):
+    """Neither the local folder nor Keras' download could provide a dataset."""
+
+
+def load(name: str) -> tuple[Split, Split]:
+    """Return ``(x_train, y_train), (x_test, y_test)`` as uint8 arrays, like Keras does."""
+    if name not in NAMES:
+        raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(NAMES)}")
+    return _load_cached(name, os.environ.get(DATA_ENV, ""))
+
+
+@functools.lru_cache(maxsize=len(NAMES))
+def _load_cached(name: str, folder: str) -> tuple[Split, Split]:
+    local = Path(folder) / f"{name}.npz" if folder else None
+    if local is not None and local.is_file():
+        return _read_npz(local)
+    try:
+        return _download(name)
+    except Exception as error:  # noqa: BLE001 - any download failure gets the same advice
+        raise DatasetUnavailable(_advice(name, local, error)) from error
+
+
+def _read_npz(path: Path) -> tuple[Split, Split]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [key for key in ARRAYS if key not in data.files]
+            if missing:
+                raise DatasetUnavailable(
+                    f"{path} lacks the arrays {', '.join(missing)}; a dataset file "
+                    f"needs {', '.join(ARRAYS)}, as keras.datasets returns them."
+                )
+            x_train, y_train, x_test, y_test = (data[key] for key in ARRAYS)
+    except (OSError, ValueError) as error:
+        raise DatasetUnavailable(f"{path} is not a readable .npz file: {error}") from error
+    return (x_train, y_train), (x_test, y_test)
+
+
+def _download(name: str) -> tuple[Split, Split]:
+    import keras
+
+    return getattr(keras.datasets, name).load_data()
+
+
+def _advice(name: str, local: Path | None, error: BaseException) -> str:
+    where = (
+        f"{local} does not exist"
+        if local is not None
+        else f"{DATA_ENV} is not set"
+    )
+    return (
+        f"Could not load the {name!r} dataset: {where}, and Keras could not download it "
+        f"({type(error).__name__}: {error}). Either set {DATA_ENV} to a folder holding "
+        f"{name}.npz (arrays {', '.join(ARRAYS)}), or connect to the internet once so "
+        f"Keras can download and cache it."
+    )

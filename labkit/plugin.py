@@ -1,0 +1,229 @@
+"""pytest plugin that turns the graders into a grading run: harvest, judge, score table.
+
+Grader modules mark themselves with ``pytest.mark.lab(NAME)`` and each check with
+``pytest.mark.check(CATEGORY, points=N)``. The plugin harvests each marked lab's module
+in a sandboxed child process, hands the result to the checks as the ``harvest``
+fixture, and prints a score table (and optionally a Gradescope results file).
+
+Usage: ``pytest graders --submission exercises --lab cv3_mnist_cnn --results results.json``
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Generator, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from labkit import labs, report, sandbox, submission
+from labkit.checks import CheckFailed
+from labkit.report import CheckResult
+
+session_key = pytest.StashKey["GradingSession"]()
+note_key = pytest.StashKey[str]()
+
+
+class GradingSession:
+    """One grading run: where the submission is, its harvests, and the results so far."""
+
+    def __init__(self, path: Path, limits: sandbox.Limits) -> None:
+        self.path = path
+        self.limits = limits
+        self.results: list[CheckResult] = []
+        self.started = time.monotonic()
+        self._workdir: Path | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._harvests: dict[str, Future[sandbox.Harvest]] = {}
+
+    def start(self, lab_names: Iterable[str]) -> None:
+        """Start harvesting ``lab_names`` in the background, at most one child per core."""
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        modules = submission.locate(self.path)
+        if self._pool is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="labkit-"))
+            self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
+        for name in lab_names:
+            if name not in self._harvests:
+                lab = labs.get(name)
+                self._harvests[name] = self._pool.submit(
+                    sandbox.run, lab, modules[name], self._workdir, self.limits
+                )
+
+    def harvest(self, lab_name: str) -> sandbox.Harvest:
+        self.start([lab_name])
+        return self._harvests[lab_name].result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("labkit", "labkit grading")
+    group.addoption(
+        "--submission",
+        metavar="PATH",
+        help="folder of lab modules, or one lab module file, to grade (default: exercises/)",
+    )
+    group.addoption(
+        "--lab",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"grade only this lab (repeatable): {', '.join(labs.LABS)}",
+    )
+    group.addoption("--results", metavar="FILE", help="write Gradescope-format results JSON here")
+    group.addoption(
+        "--time-limit",
+        type=float,
+        default=sandbox.Limits.seconds,
+        metavar="SECONDS",
+        help="wall-clock limit for each lab's submission process (default: %(default)s)",
+    )
+    group.addoption(
+        "--memory-limit",
+        type=float,
+        default=sandbox.Limits.memory_bytes / 2**30,
+        metavar="GIB",
+        help="memory limit for each lab's submission process (default: %(default)s)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "lab(name): the lab a grader module grades")
+    config.addinivalue_line(
+        "markers", "check(category, points): a grading check, its category and its points"
+    )
+    unknown = [name for name in config.getoption("lab") if name not in labs.LABS]
+    if unknown:
+        raise pytest.UsageError(
+            f"unknown lab {', '.join(unknown)}: choose from {', '.join(labs.LABS)}"
+        )
+    path = config.getoption("submission")
+    limits = sandbox.Limits(
+        seconds=config.getoption("time_limit"),
+        memory_bytes=int(config.getoption("memory_limit") * 2**30),
+    )
+    config.stash[session_key] = GradingSession(
+        Path(path) if path else config.rootpath / "exercises", limits
+    )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    grading = config.stash.get(session_key, None)
+    if grading is not None:
+        grading.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    chosen = set(config.getoption("lab"))
+    if not chosen:
+        return
+    keep, drop = [], []
+    for item in items:
+        name = _lab_of(item)
+        (drop if name is not None and name not in chosen else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    lab_names = list(dict.fromkeys(filter(None, map(_lab_of, session.items))))
+    if not lab_names:
+        return
+    from labkit import training
+
+    grading = session.config.stash[session_key]
+    try:
+        grading.start(lab_names)
+    except submission.SubmissionError as error:
+        raise pytest.UsageError(str(error)) from None
+    training.make_deterministic()
+
+
+@pytest.fixture(scope="module")
+def lab(request: pytest.FixtureRequest) -> labs.Lab:
+    """The lab that the requesting grader module grades."""
+    name = _lab_of(request.node)
+    if name is None:
+        raise pytest.UsageError(f"{request.node.nodeid} needs pytest.mark.lab(NAME)")
+    return labs.get(name)
+
+
+@pytest.fixture(scope="module")
+def harvest(request: pytest.FixtureRequest, lab: labs.Lab) -> sandbox.Harvest:
+    """What the submission's module produced for this lab, harvested in a child process."""
+    return request.config.stash[session_key].harvest(lab.name)
+
+
+@pytest.fixture
+def note(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Attach a short message to a passing check, such as the accuracy it measured."""
+
+    def attach(text: str) -> None:
+        request.node.stash[note_key] = text
+
+    return attach
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report_ = yield
+    marker = item.get_closest_marker("check")
+    lab_name = _lab_of(item)
+    if marker is None or lab_name is None:
+        return report_
+    if report_.when == "call" or (report_.when == "setup" and not report_.passed):
+        error = call.excinfo.value if call.excinfo else None
+        if isinstance(error, CheckFailed):
+            message = str(error)
+            report_.longrepr = f"{lab_name}: {message}"
+        elif error is not None:
+            message = f"the grader stopped with an unexpected error: {type(error).__name__}: {error}"
+        else:
+            message = item.stash.get(note_key, "")
+        item.config.stash[session_key].results.append(
+            CheckResult(
+                lab=lab_name,
+                category=marker.args[0],
+                description=_description(item),
+                max_points=float(marker.kwargs.get("points", 1)),
+                passed=report_.passed,
+                message=message,
+            )
+        )
+    return report_
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    grading = config.stash[session_key]
+    if not grading.results:
+        return
+    terminalreporter.write_sep("=", "labkit scores")
+    terminalreporter.write_line(report.table(grading.results))
+    results_file = config.getoption("results")
+    if results_file:
+        seconds = time.monotonic() - grading.started
+        report.write_results(Path(results_file), grading.results, seconds)
+        terminalreporter.write_line(f"results written to {results_file}")
+
+
+def _lab_of(node: Any) -> str | None:
+    marker = node.get_closest_marker("lab")
+    return str(marker.args[0]) if marker and marker.args else None
+
+
+def _description(item: pytest.Item) -> str:
+    doc = getattr(getattr(item, "obj", None), "__doc__", None) or item.name
+    return doc.strip().splitlines()[0]

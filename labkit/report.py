@@ -1,0 +1,107 @@
+"""Grading results: the score table students read and the results file CI reads.
+
+Usage: ``print(report.table(results)); report.write_results(path, results, seconds)``
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from labkit import labs
+
+WIDTH = 88
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The verdict of one check on one lab."""
+
+    lab: str
+    category: str
+    description: str
+    max_points: float
+    passed: bool
+    message: str = ""
+
+    @property
+    def points(self) -> float:
+        return self.max_points if self.passed else 0.0
+
+
+def table(results: Sequence[CheckResult]) -> str:
+    """The score table: a block per lab, a line per check, what to fix under each failure."""
+    lines = []
+    for lab_name in _labs_in_order(results):
+        mine = [result for result in results if result.lab == lab_name]
+        title = labs.LABS[lab_name].title if lab_name in labs.LABS else ""
+        lines.append(_row(f"{lab_name}  {title}", _score(mine)))
+        for result in mine:
+            mark = "PASS" if result.passed else "FAIL"
+            lines.append(
+                _row(
+                    f"  {mark}  {result.category:<10}  {result.description}",
+                    f"{_points(result.points)}/{_points(result.max_points)}",
+                )
+            )
+            if result.message:
+                lines.extend(_wrapped(result.message, indent=" " * 8))
+        lines.append("")
+    lines.append(_row("Total", _score(results)))
+    return "\n".join(lines)
+
+
+def results_json(results: Sequence[CheckResult], seconds: float) -> dict[str, Any]:
+    """Results in Gradescope's format: score, max_score, execution_time and one entry per check."""
+    return {
+        "score": _total(results, "points"),
+        "max_score": _total(results, "max_points"),
+        "execution_time": round(seconds, 1),
+        "tests": [
+            {
+                "name": f"{result.lab}: {result.description}",
+                "score": result.points,
+                "max_score": result.max_points,
+                "status": "passed" if result.passed else "failed",
+                "output": result.message,
+                "tags": [result.lab, result.category],
+            }
+            for result in results
+        ],
+    }
+
+
+def write_results(path: Path, results: Sequence[CheckResult], seconds: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results_json(results, seconds), indent=2) + "\n", encoding="utf-8")
+
+
+def _labs_in_order(results: Sequence[CheckResult]) -> list[str]:
+    return list(dict.fromkeys(result.lab for result in results))
+
+
+def _score(results: Sequence[CheckResult]) -> str:
+    return f"{_points(_total(results, 'points'))}/{_points(_total(results, 'max_points'))}"
+
+
+def _total(results: Sequence[CheckResult], field: str) -> float:
+    return float(sum(getattr(result, field) for result in results))
+
+
+def _points(value: float) -> str:
+    return f"{value:g}"
+
+
+def _row(left: str, right: str) -> str:
+    return f"{left:<{WIDTH - len(right) - 1}} {right}"
+
+
+def _wrapped(message: str, indent: str) -> list[str]:
+    lines = []
+    for paragraph in message.splitlines():
+        lines.extend(textwrap.wrap(paragraph, WIDTH, initial_indent=indent, subsequent_indent=indent))
+    return lines

@@ -1,0 +1,38 @@
+"""Find a submission's lab modules: a folder holding any of them, or a single module file.
+
+Usage: ``modules = submission.locate(Path("exercises"))  # {"cv1_mnist_intro": Path(...) or None}``
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from labkit import labs
+
+
+class SubmissionError(ValueError):
+    """The submission path cannot be graded as given (a usage error, not a lost point)."""
+
+
+def locate(path: Path) -> dict[str, Path | None]:
+    """Map each lab to its module in ``path``, or to None when it was not submitted."""
+    if not path.exists():
+        raise SubmissionError(f"{path} does not exist: pass a folder of lab modules or one .py file")
+    if path.is_file():
+        return {name: (path if name == lab_of(path) else None) for name in labs.LABS}
+    return {name: _module_in(path, name) for name in labs.LABS}
+
+
+def lab_of(file: Path) -> str:
+    """The lab a single submitted file belongs to, from its name."""
+    if file.suffix != ".py" or file.stem not in labs.LABS:
+        raise SubmissionError(
+            f"cannot tell which lab {file.name} is for: name it after its lab, one of "
+            + ", ".join(f"{name}.py" for name in labs.LABS)
+        )
+    return file.stem
+
+
+def _module_in(folder: Path, name: str) -> Path | None:
+    candidate = folder / f"{name}.py"
+    return candidate if candidate.is_file() else None

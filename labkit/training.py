@@ -1,0 +1,86 @@
+"""The grader's own deterministic training run, used by the training and accuracy checks.
+
+Usage: ``result = training.train(compiled_path, lab)``
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from labkit import datasets
+from labkit.labs import Lab
+
+THREADS = 2  # fixed, so that float reductions split the same way on every machine
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    initial_loss: float = math.nan
+    losses: list[float] = field(default_factory=list)
+    accuracy: float = math.nan
+    error: str = ""
+
+
+def make_deterministic() -> None:
+    """Pin TensorFlow's threads and make its ops deterministic; call before TensorFlow runs."""
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(THREADS)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass  # TensorFlow already started in this process; its first settings stay
+
+
+def subset(lab: Lab) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The lab's fixed training and test subsets, preprocessed the way the lab specifies."""
+    (x_train, y_train), (x_test, y_test) = datasets.load(lab.dataset)
+    recipe = lab.training
+    return (
+        lab.expected_preprocess(x_train[: recipe.train_size]),
+        y_train[: recipe.train_size].reshape(-1).astype(np.int64),
+        lab.expected_preprocess(x_test[: recipe.test_size]),
+        y_test[: recipe.test_size].reshape(-1).astype(np.int64),
+    )
+
+
+def train(compiled_path: Path, lab: Lab, seed: int | None = None) -> TrainingResult:
+    """Train a fresh copy of the submitted model with its own compile settings; never raises."""
+    import keras
+
+    seed = lab.training.seed if seed is None else seed
+    try:
+        submitted = keras.saving.load_model(compiled_path, compile=True, safe_mode=True)
+        keras.utils.set_random_seed(seed)
+        # A fresh copy: weights from the grader's seed, not whatever build_model left behind.
+        model = keras.models.clone_model(submitted)
+        model.compile(
+            optimizer=type(submitted.optimizer).from_config(submitted.optimizer.get_config()),
+            loss=submitted.loss,
+        )
+    except Exception as error:  # noqa: BLE001 - an untrainable model is the submission's fault
+        return TrainingResult(error=f"{type(error).__name__}: {error}".splitlines()[0][:400])
+    return _fit(model, lab, seed)
+
+
+def _fit(model, lab: Lab, seed: int) -> TrainingResult:  # noqa: ANN001 - a keras.Model
+    import keras
+
+    x_train, y_train, x_test, y_test = subset(lab)
+    recipe = lab.training
+    try:
+        initial = float(np.ravel(model.evaluate(x_train, y_train, batch_size=256, verbose=0))[0])
+        keras.utils.set_random_seed(seed)
+        history = model.fit(
+            x_train, y_train, epochs=recipe.epochs, batch_size=recipe.batch_size, verbose=2
+        )
+        predictions = model.predict(x_test, batch_size=256, verbose=0)
+    except Exception as error:  # noqa: BLE001
+        return TrainingResult(error=f"{type(error).__name__}: {error}".splitlines()[0][:400])
+    accuracy = float(np.mean(np.argmax(predictions, axis=-1) == y_test))
+    return TrainingResult(initial, [float(loss) for loss in history.history["loss"]], accuracy)
