@@ -124,6 +124,8 @@ def harvest(lab_name: str, module_path: Path, folder: Path) -> None:
 
     def compile_model() -> None:
         if model is None:
+            # Still call it on a stand-in model, so a TODO shows up in the submission check.
+            child.function("compile_model")(_stand_in_model())
             raise StepSkipped("build_model() must work before compile_model() can be checked")
         compiled = _as_model(child.function("compile_model")(model), "compile_model")
         compiled.save(folder / COMPILED)
@@ -160,11 +162,21 @@ def _as_model(model: Any, function: str) -> Any:
     return model
 
 
+def _stand_in_model() -> Any:
+    import keras
+
+    return keras.Sequential([keras.Input(shape=(1,)), keras.layers.Dense(1)])
+
+
 def _save_class_names(module: ModuleType | None, folder: Path) -> list[str]:
     names = getattr(module, "CLASS_NAMES", None)
     if names is None:
         raise StepSkipped("the module does not define CLASS_NAMES")
     names = [str(name) for name in names]
+    if not names:
+        raise NotImplementedError("CLASS_NAMES is empty: list the 10 class names in label order")
+    if len(names) != 10:
+        raise ValueError(f"CLASS_NAMES has {len(names)} names; it needs one for each of the 10 labels")
     (folder / CLASS_NAMES).write_text(json.dumps(names), encoding="utf-8")
     return names
 

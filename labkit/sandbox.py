@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from labkit import datasets, harvest
+from labkit import checks, datasets, harvest
 from labkit.checks import CheckFailed
 from labkit.labs import Lab
 
@@ -66,7 +66,7 @@ class Harvest:
         if found is not None and found.status != harvest.STARTED:
             return found
         if found is not None:
-            return Step(harvest.ERROR, f"{self._where(name)} stopped while running it: {self.problem}")
+            return Step(harvest.ERROR, f"the submission's process stopped while running it: {self.problem}")
         if self.problem:
             return Step(harvest.ERROR, f"never ran: {self.problem}")
         return Step(harvest.SKIPPED, "never ran")
@@ -80,7 +80,7 @@ class Harvest:
             raise CheckFailed(f"{self.lab.name}.py could not be imported: {outcome.message}")
         outcome = self.step(name)
         if outcome.status == harvest.TODO:
-            raise CheckFailed(f"{name} is still a TODO: {outcome.message}")
+            raise CheckFailed(f"{name} is still a TODO: {checks.todo_text(outcome.message)}")
         if outcome.status != harvest.OK:
             raise CheckFailed(f"{name}: {outcome.message}")
 
@@ -89,9 +89,6 @@ class Harvest:
         if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
             raise CheckFailed(f"the grader found no usable {name} from your submission")
         return path
-
-    def _where(self, name: str) -> str:
-        return "the grader's process" if name == "import" else f"the grader's process ({name})"
 
 
 def run(lab: Lab, module_path: Path | None, workdir: Path, limits: Limits) -> Harvest:

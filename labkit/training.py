@@ -6,6 +6,7 @@ Usage: ``result = training.train(compiled_path, lab)``
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,7 +56,10 @@ def train(compiled_path: Path, lab: Lab, seed: int | None = None) -> TrainingRes
 
     seed = lab.training.seed if seed is None else seed
     try:
-        submitted = keras.saving.load_model(compiled_path, compile=True, safe_mode=True)
+        with warnings.catch_warnings():
+            # Keras warns that the saved optimizer has no slots yet; a fresh one is built below.
+            warnings.simplefilter("ignore", UserWarning)
+            submitted = keras.saving.load_model(compiled_path, compile=True, safe_mode=True)
         keras.utils.set_random_seed(seed)
         # A fresh copy: weights from the grader's seed, not whatever build_model left behind.
         model = keras.models.clone_model(submitted)
