@@ -88,6 +88,7 @@ class SamplePlotChecks:
     def test_sample_grid(self, harvest: Harvest, lab: Lab) -> None:
         """plot_samples() draws a labelled 5x5 grid; CLASS_NAMES is right"""
         harvest.require("plot_samples")
+        harvest.require("CLASS_NAMES")
         description, shown = _figure(harvest, "plot_samples")
         class_names = json.loads(harvest.file(CLASS_NAMES).read_text())
         checks.sample_grid(

@@ -135,10 +135,10 @@ def harvest(lab_name: str, module_path: Path, folder: Path) -> None:
         class_names = child.step("CLASS_NAMES", lambda: _save_class_names(child.module, folder))
 
         def plot_samples() -> None:
-            if class_names is None:
-                raise StepSkipped("CLASS_NAMES must be a list of 10 names before plotting")
+            # Without usable CLASS_NAMES, plot with stand-in names: the grid still gets judged.
+            names = class_names or [f"class {label}" for label in range(10)]
             images, labels = inputs["sample_images"].copy(), inputs["sample_labels"].copy()
-            figure = child.function("plot_samples")(images, labels, class_names)
+            figure = child.function("plot_samples")(images, labels, names)
             _save_figure(folder, "plot_samples", figure)
 
         child.step("plot_samples", plot_samples)

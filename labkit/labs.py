@@ -78,9 +78,9 @@ class Lab:
         return (images.astype(np.float32) / 255.0).reshape((-1, *self.input_shape))
 
 
-# Thresholds: the reference model's test accuracy with the grader's recipe, measured over
-# seeds 0-9 with `nox -s benchmark` on the offline data (see README); the threshold sits
-# well below the worst seed so a correct model never fails, and far above chance (0.10).
+# Accuracy thresholds come from `nox -s benchmark`: the reference model trained with the
+# grader's recipe on seeds 0-9 (offline data, 2 CPU cores). Each threshold is the worst
+# seed less 0.05, rounded down, so a correct model never fails; chance is 0.10.
 
 DENSE_LAYERS = (
     Layer("Flatten", (784,), 0),
@@ -94,8 +94,8 @@ CV1 = Lab(
     dataset="mnist",
     input_shape=(28, 28),
     layers=DENSE_LAYERS,
-    # Reference over seeds 0-9: min 0.xxx, mean 0.xxx, max 0.xxx.
-    training=Training(train_size=5000, test_size=2000, epochs=3, min_accuracy=0.80),
+    # Reference over seeds 0-9: min 0.883, mean 0.894, max 0.903.
+    training=Training(train_size=5000, test_size=2000, epochs=3, min_accuracy=0.83),
 )
 
 CV2 = Lab(
@@ -104,7 +104,7 @@ CV2 = Lab(
     dataset="fashion_mnist",
     input_shape=(28, 28),
     layers=DENSE_LAYERS,
-    # Reference over seeds 0-9: min 0.xxx, mean 0.xxx, max 0.xxx.
+    # Reference over seeds 0-9: min 0.800, mean 0.821, max 0.837.
     training=Training(train_size=5000, test_size=2000, epochs=3, min_accuracy=0.75),
     class_names=(
         "T-shirt/top",
@@ -134,8 +134,8 @@ CV3 = Lab(
         Layer("Dense", (64,), 102_464, "relu"),
         Layer("Dense", (10,), 650, OUTPUT),
     ),
-    # Reference over seeds 0-9: min 0.xxx, mean 0.xxx, max 0.xxx.
-    training=Training(train_size=3000, test_size=2000, epochs=2, min_accuracy=0.85),
+    # Reference over seeds 0-9: min 0.911, mean 0.922, max 0.934.
+    training=Training(train_size=3000, test_size=2000, epochs=2, min_accuracy=0.86),
 )
 
 CV4 = Lab(
@@ -153,8 +153,8 @@ CV4 = Lab(
         Layer("Dense", (64,), 65_600, "relu"),
         Layer("Dense", (10,), 650, OUTPUT),
     ),
-    # Reference over seeds 0-9: min 0.xxx, mean 0.xxx, max 0.xxx.
-    training=Training(train_size=5000, test_size=2000, epochs=2, min_accuracy=0.30),
+    # Reference over seeds 0-9: min 0.312, mean 0.381, max 0.418.
+    training=Training(train_size=5000, test_size=2000, epochs=2, min_accuracy=0.26),
     class_names=(
         "airplane",
         "automobile",

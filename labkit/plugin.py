@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from labkit import labs, report, sandbox, submission
+from labkit import datasets, labs, report, sandbox, submission
 from labkit.checks import CheckFailed
 from labkit.report import CheckResult
 
@@ -144,8 +144,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
     grading = session.config.stash[session_key]
     try:
+        for name in lab_names:
+            datasets.load(labs.get(name).dataset)  # fail once, clearly, before any check runs
         grading.start(lab_names)
-    except submission.SubmissionError as error:
+    except (submission.SubmissionError, datasets.DatasetUnavailable) as error:
         raise pytest.UsageError(str(error)) from None
     training.make_deterministic()
 

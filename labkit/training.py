@@ -9,6 +9,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +51,9 @@ def subset(lab: Lab) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
-def train(compiled_path: Path, lab: Lab, seed: int | None = None) -> TrainingResult:
+def train(
+    compiled_path: Path, lab: Lab, seed: int | None = None, verbose: int = 2
+) -> TrainingResult:
     """Train a fresh copy of the submitted model with its own compile settings; never raises."""
     import keras
 
@@ -69,10 +72,10 @@ def train(compiled_path: Path, lab: Lab, seed: int | None = None) -> TrainingRes
         )
     except Exception as error:  # noqa: BLE001 - an untrainable model is the submission's fault
         return TrainingResult(error=f"{type(error).__name__}: {error}".splitlines()[0][:400])
-    return _fit(model, lab, seed)
+    return _fit(model, lab, seed, verbose)
 
 
-def _fit(model, lab: Lab, seed: int) -> TrainingResult:  # noqa: ANN001 - a keras.Model
+def _fit(model: Any, lab: Lab, seed: int, verbose: int) -> TrainingResult:
     import keras
 
     x_train, y_train, x_test, y_test = subset(lab)
@@ -81,7 +84,7 @@ def _fit(model, lab: Lab, seed: int) -> TrainingResult:  # noqa: ANN001 - a kera
         initial = float(np.ravel(model.evaluate(x_train, y_train, batch_size=256, verbose=0))[0])
         keras.utils.set_random_seed(seed)
         history = model.fit(
-            x_train, y_train, epochs=recipe.epochs, batch_size=recipe.batch_size, verbose=2
+            x_train, y_train, epochs=recipe.epochs, batch_size=recipe.batch_size, verbose=verbose
         )
         predictions = model.predict(x_test, batch_size=256, verbose=0)
     except Exception as error:  # noqa: BLE001

@@ -1,0 +1,65 @@
+"""Shared fixtures: run the graders on a submission with pytester and read the results."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Import TensorFlow before pytester snapshots sys.modules: an in-process run that imported
+# it first would have it removed afterwards, and TensorFlow cannot be imported twice.
+import keras  # noqa: F401
+import tensorflow  # noqa: F401
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parents[1]
+GRADERS = ROOT / "graders"
+REFERENCE = ROOT / "reference"
+EXERCISES = ROOT / "exercises"
+SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
+
+
+@dataclass
+class Graded:
+    """One grading run: pytest's outcome and the Gradescope results it wrote."""
+
+    run: pytest.RunResult
+    results: dict[str, Any]
+
+    def checks(self, lab: str) -> list[dict[str, Any]]:
+        return [test for test in self.results["tests"] if test["tags"][0] == lab]
+
+    def failed(self, lab: str) -> set[str]:
+        return {test["tags"][1] for test in self.checks(lab) if test["status"] == "failed"}
+
+    def score(self, lab: str) -> tuple[float, float]:
+        mine = self.checks(lab)
+        return sum(t["score"] for t in mine), sum(t["max_score"] for t in mine)
+
+    def output(self, lab: str, category: str) -> str:
+        return "\n".join(t["output"] for t in self.checks(lab) if t["tags"][1] == category)
+
+
+@pytest.fixture
+def grade(pytester: pytest.Pytester):
+    """Grade a submission path in-process; returns a Graded."""
+
+    def run(submission: Path, *args: str) -> Graded:
+        results = pytester.path / "results.json"
+        outcome = pytester.runpytest(
+            str(GRADERS),
+            "--submission",
+            str(submission),
+            "--results",
+            str(results),
+            "-p",
+            "no:cacheprovider",
+            *args,
+        )
+        return Graded(outcome, json.loads(results.read_text()))
+
+    return run

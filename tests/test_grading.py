@@ -1,0 +1,85 @@
+"""End to end: the graders on the reference, the stubs and correct variations, on real data."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import EXERCISES, REFERENCE, SUBMISSIONS
+
+from labkit import labs
+
+
+def test_reference_scores_full_marks(grade):
+    graded = grade(REFERENCE)
+    graded.run.assert_outcomes(passed=35)
+    assert graded.results["score"] == graded.results["max_score"] == 45
+    for name in labs.LABS:
+        assert graded.failed(name) == set()
+    assert "labkit scores" in graded.run.stdout.str()
+
+
+def test_results_file_has_gradescope_fields(grade):
+    graded = grade(REFERENCE, "--lab", "cv1_mnist_intro")
+    results = graded.results
+    assert set(results) == {"score", "max_score", "execution_time", "tests"}
+    assert results["execution_time"] > 0
+    for test in results["tests"]:
+        assert set(test) == {"name", "score", "max_score", "status", "output", "tags"}
+        assert test["tags"][0] == "cv1_mnist_intro"
+        assert test["tags"][1] in labs.CATEGORIES
+    accuracy = [t for t in results["tests"] if t["tags"][1] == "accuracy"]
+    assert "test accuracy" in accuracy[0]["output"]
+
+
+def test_untouched_stubs_score_zero_with_their_todos(grade):
+    graded = grade(EXERCISES)
+    assert graded.results["score"] == 0
+    assert graded.results["max_score"] == 45
+    for name in labs.LABS:
+        submission = graded.output(name, "submission")
+        for function in labs.get(name).functions:
+            assert f"{function}() is still a TODO" in submission
+    assert "CLASS_NAMES is still a TODO" in graded.output("cv4_cifar_cnn", "submission")
+    assert "divide by 255.0" in graded.output("cv3_mnist_cnn", "preprocess")
+    assert "Traceback" not in graded.run.stdout.str()
+
+
+def test_equivalent_solutions_score_full_marks(grade):
+    """Functional or Sequential, tf.keras or keras, activation layers, softmax, float64..."""
+    graded = grade(SUBMISSIONS / "equivalent")
+    for name in labs.LABS:
+        assert graded.failed(name) == set(), [
+            (t["tags"][1], t["output"]) for t in graded.checks(name) if t["status"] == "failed"
+        ]
+
+
+def test_one_lab_file_grades_only_that_lab(grade):
+    graded = grade(REFERENCE / "cv3_mnist_cnn.py")
+    assert graded.score("cv3_mnist_cnn") == (10, 10)
+    for name in ("cv1_mnist_intro", "cv2_fashion_mnist_intro", "cv4_cifar_cnn"):
+        assert graded.score(name) == (0, labs_max(graded, name))
+        assert "not submitted" in graded.output(name, "submission")
+
+
+def test_lab_option_limits_grading(grade):
+    graded = grade(REFERENCE, "--lab", "cv1_mnist_intro", "--lab", "cv3_mnist_cnn")
+    assert {test["tags"][0] for test in graded.results["tests"]} == {
+        "cv1_mnist_intro",
+        "cv3_mnist_cnn",
+    }
+
+
+def test_grades_are_deterministic(grade):
+    first = grade(REFERENCE, "--lab", "cv4_cifar_cnn").results["tests"]
+    second = grade(REFERENCE, "--lab", "cv4_cifar_cnn").results["tests"]
+    assert [t["output"] for t in first] == [t["output"] for t in second]
+    assert any("test accuracy" in t["output"] for t in first)
+
+
+def test_unknown_lab_is_a_usage_error(grade, pytester):
+    outcome = pytester.runpytest(str(SUBMISSIONS.parent.parent / "graders"), "--lab", "cv9")
+    assert outcome.ret == pytest.ExitCode.USAGE_ERROR
+    assert "unknown lab cv9" in outcome.stderr.str()
+
+
+def labs_max(graded, name: str) -> float:
+    return graded.score(name)[1]
