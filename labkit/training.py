@@ -63,15 +63,17 @@ def train(
             # Keras warns that the saved optimizer has no slots yet; a fresh one is built below.
             warnings.simplefilter("ignore", UserWarning)
             submitted = keras.saving.load_model(compiled_path, compile=True, safe_mode=True)
+        uncompiled = keras.saving.load_model(compiled_path, compile=False, safe_mode=True)
         keras.utils.set_random_seed(seed)
-        # A fresh copy: weights from the grader's seed, not whatever build_model left behind.
-        model = keras.models.clone_model(submitted)
+        # A fresh copy: weights from the grader's seed, not whatever build_model left behind,
+        # and no metrics, since the grader measures accuracy itself.
+        model = keras.models.clone_model(uncompiled)
         model.compile(
             optimizer=type(submitted.optimizer).from_config(submitted.optimizer.get_config()),
             loss=submitted.loss,
         )
     except Exception as error:  # noqa: BLE001 - an untrainable model is the submission's fault
-        return TrainingResult(error=f"{type(error).__name__}: {error}".splitlines()[0][:400])
+        return TrainingResult(error=_summary(error))
     return _fit(model, lab, seed, verbose)
 
 
@@ -88,6 +90,13 @@ def _fit(model: Any, lab: Lab, seed: int, verbose: int) -> TrainingResult:
         )
         predictions = model.predict(x_test, batch_size=256, verbose=0)
     except Exception as error:  # noqa: BLE001
-        return TrainingResult(error=f"{type(error).__name__}: {error}".splitlines()[0][:400])
+        return TrainingResult(error=_summary(error))
     accuracy = float(np.mean(np.argmax(predictions, axis=-1) == y_test))
     return TrainingResult(initial, [float(loss) for loss in history.history["loss"]], accuracy)
+
+
+def _summary(error: BaseException) -> str:
+    """One line of an error: TensorFlow's message ends with the cause, after its own stack."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(("[[", "File "))]
+    return f"{type(error).__name__}: {lines[-1] if lines else ''}"[:400]

@@ -1,0 +1,163 @@
+"""Deliberately wrong submissions lose points in the category that names their mistake.
+
+Each mistake is one edit to a reference solution, so the rest of the lab stays correct
+and any other failing category would be a grader bug.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import REFERENCE, SUBMISSIONS
+
+
+@dataclass(frozen=True)
+class Mistake:
+    lab: str
+    name: str
+    before: str
+    after: str
+    fails: frozenset[str]
+    may_also_fail: frozenset[str] = frozenset({"accuracy"})
+
+
+def mistake(lab, name, before, after, fails, may_also_fail=("accuracy",)):
+    return Mistake(lab, name, before, after, frozenset(fails), frozenset(may_also_fail))
+
+
+MISTAKES = (
+    mistake(
+        "cv1_mnist_intro", "no normalisation",
+        "return images / 255.0", "return images.astype('float32')",
+        {"preprocess"}, (),
+    ),
+    mistake(
+        "cv1_mnist_intro", "non-finite training",
+        'optimizer="adam"', "optimizer=keras.optimizers.Adam(learning_rate=1e30)",
+        {"training", "accuracy"},
+    ),
+    mistake(
+        "cv1_mnist_intro", "compile_model forgets to return",
+        'metrics=["accuracy"],\n    )\n    return model', 'metrics=["accuracy"],\n    )',
+        {"compile", "training", "accuracy"},
+    ),
+    mistake(
+        "cv2_fashion_mnist_intro", "class name as title, not x-label",
+        "plt.xlabel(class_names[labels[i]])", "plt.title(class_names[labels[i]])",
+        {"plot"}, (),
+    ),
+    mistake(
+        "cv2_fashion_mnist_intro", "extra Dropout layer",
+        'layers.Dense(128, activation="relu"),',
+        'layers.Dense(128, activation="relu"),\n            layers.Dropout(0.2),',
+        {"structure", "shapes"},
+    ),
+    mistake(
+        "cv2_fashion_mnist_intro", "class names out of order",
+        '"Sneaker",\n    "Bag",', '"Bag",\n    "Sneaker",',
+        {"plot"}, (),
+    ),
+    mistake(
+        "cv3_mnist_cnn", "padding='same'",
+        'layers.Conv2D(32, (3, 3), activation="relu")',
+        'layers.Conv2D(32, (3, 3), activation="relu", padding="same")',
+        {"shapes", "params"},
+    ),
+    mistake(
+        "cv3_mnist_cnn", "missing second pooling",
+        'layers.Conv2D(64, (3, 3), activation="relu"),\n            layers.MaxPooling2D((2, 2)),',
+        'layers.Conv2D(64, (3, 3), activation="relu"),',
+        {"structure", "shapes", "params"},
+    ),
+    mistake(
+        "cv3_mnist_cnn", "sigmoid in the hidden dense layer",
+        'layers.Dense(64, activation="relu")', 'layers.Dense(64, activation="sigmoid")',
+        {"structure"},
+    ),
+    mistake(
+        "cv4_cifar_cnn", "wrong filter count",
+        'layers.Conv2D(32, (3, 3), activation="relu")',
+        'layers.Conv2D(16, (3, 3), activation="relu")',
+        {"shapes", "params"},
+    ),
+    mistake(
+        "cv4_cifar_cnn", "softmax output with from_logits=True (as in the seed)",
+        "            layers.Dense(10),\n", '            layers.Dense(10, activation="softmax"),\n',
+        {"compile"}, ("accuracy", "training"),
+    ),
+    mistake(
+        "cv4_cifar_cnn", "history plot without a legend",
+        '    plt.legend(loc="lower right")\n', "",
+        {"plot"}, (),
+    ),
+    mistake(
+        "cv4_cifar_cnn", "keras.metrics.Accuracy instead of 'accuracy'",
+        'metrics=["accuracy"]', "metrics=[keras.metrics.Accuracy()]",
+        {"compile"}, (),
+    ),
+)
+
+
+def batches() -> list[list[Mistake]]:
+    """Group the mistakes so that each grading run holds at most one per lab."""
+    grouped: list[list[Mistake]] = []
+    for wrong in MISTAKES:
+        free = next((batch for batch in grouped if all(m.lab != wrong.lab for m in batch)), None)
+        if free is None:
+            grouped.append(free := [])
+        free.append(wrong)
+    return grouped
+
+
+def write(batch: list[Mistake], folder: Path) -> None:
+    folder.mkdir()
+    for wrong in batch:
+        source = (REFERENCE / f"{wrong.lab}.py").read_text()
+        assert source.count(wrong.before) == 1, f"{wrong.name}: edit no longer matches reference"
+        (folder / f"{wrong.lab}.py").write_text(source.replace(wrong.before, wrong.after))
+
+
+@pytest.mark.parametrize(
+    "batch", batches(), ids=lambda batch: "+".join(m.name.split()[0] for m in batch)
+)
+def test_mistakes_fail_their_category(grade, pytester, batch):
+    write(batch, pytester.path / "submission")
+    graded = grade(pytester.path / "submission", *(f"--lab={m.lab}" for m in batch))
+    wrong_verdicts = []
+    for wrong in batch:
+        failed = graded.failed(wrong.lab)
+        missing = wrong.fails - failed
+        unexpected = failed - wrong.fails - wrong.may_also_fail
+        if missing or unexpected:
+            wrong_verdicts.append(
+                f"{wrong.lab} / {wrong.name}: should fail {sorted(wrong.fails)}, "
+                f"failed {sorted(failed)}"
+            )
+    assert not wrong_verdicts, "\n".join(wrong_verdicts)
+
+
+def test_seed_mismatch_message_explains_the_fix(grade, pytester):
+    seed_mistake = next(m for m in MISTAKES if "from_logits" in m.name)
+    write([seed_mistake], pytester.path / "submission")
+    graded = grade(pytester.path / "submission", "--lab", seed_mistake.lab)
+    message = graded.output(seed_mistake.lab, "compile")
+    assert "softmax" in message and "from_logits=True" in message
+
+
+def test_hostile_submissions_cost_only_their_own_points(grade):
+    graded = grade(SUBMISSIONS / "hostile", "--time-limit", "25", "--memory-limit", "3")
+    assert graded.results["max_score"] == 45
+    assert "sys.exit('bye')" in graded.output("cv1_mnist_intro", "submission")
+    # The endless loop is cut off by the time limit; what ran before it still counts.
+    assert "timed out after 25 s" in graded.output("cv2_fashion_mnist_intro", "structure")
+    assert "preprocess" not in graded.failed("cv2_fashion_mnist_intro")
+    assert "MemoryError" in graded.output("cv3_mnist_cnn", "structure")
+    assert "preprocess" not in graded.failed("cv3_mnist_cnn")
+    # Patching Keras, NumPy and labkit in the child changes nothing in the grader.
+    cifar = graded.failed("cv4_cifar_cnn")
+    assert {"preprocess", "structure", "shapes", "params", "compile", "plot"} <= cifar
+    assert "122,570" in graded.output("cv4_cifar_cnn", "params")
+    assert "process ended early" in graded.output("cv4_cifar_cnn", "plot")
+    assert graded.results["score"] <= 5
