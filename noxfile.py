@@ -38,6 +38,7 @@ def tests(session: nox.Session) -> None:
     """Lint labkit, then run its own test suite on the real datasets."""
     session.install("-e", ".[test]")
     session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
     # pytest exits 5 when it collects no tests; that fails the session on purpose, since
     # labkit's suite is never empty and an empty run would prove nothing.
     session.run("pytest", *session.posargs, env=data_env())

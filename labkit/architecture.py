@@ -45,7 +45,7 @@ def load(path: Path) -> Any:
 
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable model is the submission's fault
+    except Exception as error:
         raise CheckFailed(
             f"the grader could not load your model safely ({type(error).__name__}: "
             f"{_first_line(error)}). Use only built-in Keras layers; Lambda layers and "
@@ -97,8 +97,8 @@ def compile_settings(path: Path) -> CompileSettings | None:
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
         raise CheckFailed(f"the compiled model could not be read: {error}") from None
     compiled = config.get("compile_config") if isinstance(config, dict) else None
-    if not isinstance(compiled, dict):
-        return None
+    if not isinstance(compiled, dict) or not compiled.get("loss"):
+        return None  # Keras stores {} for a model that was never compiled
     loss, from_logits = _loss(compiled.get("loss"))
     return CompileSettings(
         optimizer=_name(compiled.get("optimizer")),

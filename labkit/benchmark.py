@@ -30,8 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [labs.get(name) for name in args.lab] or list(labs.LABS.values())
     training.make_deterministic()
     print(f"reference accuracy over seeds 0-{args.seeds - 1}")
-    print(f"{'lab':<26}{'harvest s':>10}{'train s':>9}{'min':>7}{'mean':>7}{'max':>7}"
-          f"{'threshold':>11}{'suggested':>11}")
+    print(
+        f"{'lab':<26}{'harvest s':>10}{'train s':>9}{'min':>7}{'mean':>7}{'max':>7}"
+        f"{'threshold':>11}{'suggested':>11}"
+    )
     with tempfile.TemporaryDirectory(prefix="labkit-benchmark-") as workdir:
         for lab in chosen:
             print(_calibrate(lab, args.seeds, Path(workdir)), flush=True)

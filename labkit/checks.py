@@ -40,7 +40,7 @@ def structure(found: Sequence[FoundLayer], lab: Lab) -> None:
     kinds = [layer.kind for layer in found]
     if kinds != expected:
         raise CheckFailed(_structure_difference(expected, kinds))
-    for index, (want, got) in enumerate(zip(lab.layers, found)):
+    for index, (want, got) in enumerate(zip(lab.layers, found, strict=False)):
         name = describe_position(expected, index)
         if want.activation == OUTPUT and got.activation not in ("linear", "softmax"):
             raise CheckFailed(
@@ -53,7 +53,9 @@ def structure(found: Sequence[FoundLayer], lab: Lab) -> None:
             )
 
 
-def shapes(found: Sequence[FoundLayer], model_input: tuple[int | None, ...] | None, lab: Lab) -> None:
+def shapes(
+    found: Sequence[FoundLayer], model_input: tuple[int | None, ...] | None, lab: Lab
+) -> None:
     """The output shape after every layer, starting from the input shape."""
     wanted_input = (None, *lab.input_shape)
     if model_input != wanted_input:
@@ -62,7 +64,7 @@ def shapes(found: Sequence[FoundLayer], model_input: tuple[int | None, ...] | No
             f"model with keras.Input(shape={lab.input_shape})."
         )
     expected = [layer.kind for layer in lab.layers]
-    for index, (want, got) in enumerate(zip(lab.layers, found)):
+    for index, (want, got) in enumerate(zip(lab.layers, found, strict=False)):
         wanted_shape = (None, *want.output_shape)
         if got.output_shape != wanted_shape:
             raise CheckFailed(
@@ -71,7 +73,8 @@ def shapes(found: Sequence[FoundLayer], model_input: tuple[int | None, ...] | No
             )
     if len(found) != len(lab.layers):
         raise CheckFailed(
-            f"The model has {len(found)} layers, expected {len(lab.layers)}: see the structure check."
+            f"The model has {len(found)} layers, expected {len(lab.layers)}: "
+            "see the structure check."
         )
 
 
@@ -86,22 +89,24 @@ def params(found: Sequence[FoundLayer], total: int | None, lab: Lab) -> None:
         return
     message = f"Expected {lab.total_params:,} parameters in total, found {total:,}."
     expected = [layer.kind for layer in lab.layers]
-    for index, (want, got) in enumerate(zip(lab.layers, found)):
-        if want.kind == got.kind and want.params != got.params:
+    for index, want in enumerate(lab.layers):
+        # Compare the n-th layer of each kind, so a missing layer doesn't shift the blame.
+        same_kind = [layer for layer in found if layer.kind == want.kind]
+        nth = expected[:index].count(want.kind)
+        if nth < len(same_kind) and same_kind[nth].params != want.params:
             message += (
-                f" {_capital(describe_position(expected, index))} has {got.params:,}, "
-                f"expected {want.params:,}."
+                f" {_capital(describe_position(expected, index))} has "
+                f"{same_kind[nth].params:,}, expected {want.params:,}."
             )
             break
     raise CheckFailed(message)
 
 
 def _structure_difference(expected: list[str], found: list[str]) -> str:
-    for index, (want, got) in enumerate(zip(expected, found)):
-        if want != got:
-            break
-    else:
-        index = min(len(expected), len(found))
+    index = next(
+        (i for i, (want, got) in enumerate(zip(expected, found, strict=False)) if want != got),
+        min(len(expected), len(found)),
+    )
     if found[:index] + found[index + 1 :] == expected:
         return (
             f"Layer {index + 1} is a {found[index]} that this lab does not use: remove it. "
@@ -308,7 +313,9 @@ def sample_grid(
     lab: Lab,
 ) -> None:
     """A 5x5 grid of the first 25 images, no ticks, each with its true class as x-label."""
-    axes = _grid_order([(index, ax) for index, ax in enumerate(_axes(figure)) if ax.get("image_count")])
+    axes = _grid_order(
+        [(index, ax) for index, ax in enumerate(_axes(figure)) if ax.get("image_count")]
+    )
     if len(axes) != 25:
         raise CheckFailed(
             f"Expected 25 images in a 5x5 grid, found {len(axes)}: draw each of the first 25 "
@@ -324,7 +331,9 @@ def sample_grid(
     flat = np.asarray(labels).reshape(len(labels), -1)[:, 0]
     true_names = list(lab.class_names)
     for position, (index, ax) in enumerate(axes):
-        where = f"Image {position + 1} of the grid (row {position // 5 + 1}, column {position % 5 + 1})"
+        where = (
+            f"Image {position + 1} of the grid (row {position // 5 + 1}, column {position % 5 + 1})"
+        )
         if not _same_image(shown.get(f"axes{index}_image0"), images[position]):
             raise CheckFailed(
                 f"{where} does not show images[{position}]: show the first 25 images in order."
@@ -432,8 +441,10 @@ def submission(harvest: Harvest) -> None:
             problems.append(f"{shown} is still a TODO: {todo_text(outcome.message)}")
         elif outcome.status == steps.SKIPPED and "does not define" in outcome.message:
             problems.append(f"{shown} is missing: define it, it is part of this lab's API")
-        elif name == "CLASS_NAMES" and outcome.status == steps.ERROR:
+        elif outcome.status == steps.ERROR and name == "CLASS_NAMES" and name in harvest.steps:
             problems.append(outcome.message)
+    if harvest.problem:
+        problems.append(f"The module's process stopped early: {harvest.problem}")
     if problems:
         raise CheckFailed("\n".join(problems))
 

@@ -60,7 +60,9 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _graders_folder(given: Path | None) -> Path | None:
-    candidates = [given] if given else [Path.cwd() / "graders", Path(__file__).parents[1] / "graders"]
+    candidates = (
+        [given] if given else [Path.cwd() / "graders", Path(__file__).parents[1] / "graders"]
+    )
     return next((path for path in candidates if path.is_dir()), None)
 
 

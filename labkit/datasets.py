@@ -36,7 +36,7 @@ def _load_cached(name: str, folder: str) -> tuple[Split, Split]:
         return _read_npz(local)
     try:
         return _download(name)
-    except Exception as error:  # noqa: BLE001 - any download failure gets the same advice
+    except Exception as error:
         raise DatasetUnavailable(_advice(name, local, error)) from error
 
 
@@ -62,11 +62,7 @@ def _download(name: str) -> tuple[Split, Split]:
 
 
 def _advice(name: str, local: Path | None, error: BaseException) -> str:
-    where = (
-        f"{local} does not exist"
-        if local is not None
-        else f"{DATA_ENV} is not set"
-    )
+    where = f"{local} does not exist" if local is not None else f"{DATA_ENV} is not set"
     return (
         f"Could not load the {name!r} dataset: {where}, and Keras could not download it "
         f"({type(error).__name__}: {error}). Either set {DATA_ENV} to a folder holding "

@@ -118,5 +118,7 @@ def _figure(harvest: Harvest, name: str) -> tuple[dict[str, Any], dict[str, np.n
         with np.load(harvest.file(f"{name}.npz"), allow_pickle=False) as images:
             shown = {key: images[key] for key in images.files}
     except (OSError, ValueError) as error:
-        raise checks.CheckFailed(f"The figure from {name}() could not be read back: {error}") from None
+        raise checks.CheckFailed(
+            f"The figure from {name}() could not be read back: {error}"
+        ) from None
     return description, shown

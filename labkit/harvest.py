@@ -58,7 +58,7 @@ class Harvester:
             self.log(name, SKIPPED, str(reason))
         except NotImplementedError as todo:
             self.log(name, TODO, str(todo) or "not implemented yet")
-        except BaseException as error:  # noqa: BLE001 - even SystemExit costs points, not the run
+        except BaseException as error:
             self.log(name, ERROR, self._describe(error))
         else:
             self.log(name, OK)
@@ -176,7 +176,9 @@ def _save_class_names(module: ModuleType | None, folder: Path) -> list[str]:
     if not names:
         raise NotImplementedError("CLASS_NAMES is empty: list the 10 class names in label order")
     if len(names) != 10:
-        raise ValueError(f"CLASS_NAMES has {len(names)} names; it needs one for each of the 10 labels")
+        raise ValueError(
+            f"CLASS_NAMES has {len(names)} names; it needs one for each of the 10 labels"
+        )
     (folder / CLASS_NAMES).write_text(json.dumps(names), encoding="utf-8")
     return names
 

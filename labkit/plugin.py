@@ -192,7 +192,9 @@ def pytest_runtest_makereport(
             message = str(error)
             report_.longrepr = f"{lab_name}: {message}"
         elif error is not None:
-            message = f"the grader stopped with an unexpected error: {type(error).__name__}: {error}"
+            message = (
+                f"the grader stopped with an unexpected error: {type(error).__name__}: {error}"
+            )
         else:
             message = item.stash.get(note_key, "")
         item.config.stash[session_key].results.append(

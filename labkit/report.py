@@ -103,5 +103,7 @@ def _row(left: str, right: str) -> str:
 def _wrapped(message: str, indent: str) -> list[str]:
     lines = []
     for paragraph in message.splitlines():
-        lines.extend(textwrap.wrap(paragraph, WIDTH, initial_indent=indent, subsequent_indent=indent))
+        lines.extend(
+            textwrap.wrap(paragraph, WIDTH, initial_indent=indent, subsequent_indent=indent)
+        )
     return lines

@@ -5,6 +5,7 @@ Usage: ``result = sandbox.run(lab, module_path, workdir, Limits())``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -66,7 +67,9 @@ class Harvest:
         if found is not None and found.status != harvest.STARTED:
             return found
         if found is not None:
-            return Step(harvest.ERROR, f"the submission's process stopped while running it: {self.problem}")
+            return Step(
+                harvest.ERROR, f"the submission's process stopped while running it: {self.problem}"
+            )
         if self.problem:
             return Step(harvest.ERROR, f"never ran: {self.problem}")
         return Step(harvest.SKIPPED, "never ran")
@@ -167,10 +170,8 @@ def _apply_limits(limits: Limits) -> None:
 
 
 def _kill_group(child: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(child.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     child.wait()
 
 

@@ -17,7 +17,9 @@ class SubmissionError(ValueError):
 def locate(path: Path) -> dict[str, Path | None]:
     """Map each lab to its module in ``path``, or to None when it was not submitted."""
     if not path.exists():
-        raise SubmissionError(f"{path} does not exist: pass a folder of lab modules or one .py file")
+        raise SubmissionError(
+            f"{path} does not exist: pass a folder of lab modules or one .py file"
+        )
     if path.is_file():
         return {name: (path if name == lab_of(path) else None) for name in labs.LABS}
     return {name: _module_in(path, name) for name in labs.LABS}

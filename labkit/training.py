@@ -72,7 +72,7 @@ def train(
             optimizer=type(submitted.optimizer).from_config(submitted.optimizer.get_config()),
             loss=submitted.loss,
         )
-    except Exception as error:  # noqa: BLE001 - an untrainable model is the submission's fault
+    except Exception as error:
         return TrainingResult(error=_summary(error))
     return _fit(model, lab, seed, verbose)
 
@@ -89,7 +89,7 @@ def _fit(model: Any, lab: Lab, seed: int, verbose: int) -> TrainingResult:
             x_train, y_train, epochs=recipe.epochs, batch_size=recipe.batch_size, verbose=verbose
         )
         predictions = model.predict(x_test, batch_size=256, verbose=0)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         return TrainingResult(error=_summary(error))
     accuracy = float(np.mean(np.argmax(predictions, axis=-1) == y_test))
     return TrainingResult(initial, [float(loss) for loss in history.history["loss"]], accuracy)

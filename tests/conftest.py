@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 # Import TensorFlow before pytester snapshots sys.modules: an in-process run that imported
 # it first would have it removed afterwards, and TensorFlow cannot be imported twice.
 import keras  # noqa: F401
+import pytest
 import tensorflow  # noqa: F401
 
 pytest_plugins = ["pytester"]

@@ -1,0 +1,255 @@
+"""The structure, shapes, params and compile checks on models built in-process.
+
+Table-driven, like Keras' layer tests: each row is a model and what the checks must say.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+from labkit import architecture, checks, labs
+from labkit.checks import CheckFailed
+
+CV3 = labs.get("cv3_mnist_cnn")
+
+
+def cv3_layers(**changes):
+    """The cv3 reference layers, with named ones replaced (None removes a layer)."""
+    spec = {
+        "conv1": layers.Conv2D(32, (3, 3), activation="relu"),
+        "pool1": layers.MaxPooling2D((2, 2)),
+        "conv2": layers.Conv2D(64, (3, 3), activation="relu"),
+        "pool2": layers.MaxPooling2D((2, 2)),
+        "flatten": layers.Flatten(),
+        "dense": layers.Dense(64, activation="relu"),
+        "output": layers.Dense(10),
+    }
+    spec.update(changes)
+    return [layer for layer in spec.values() if layer is not None]
+
+
+def sequential(*model_layers, input_shape=(28, 28, 1)):
+    return keras.Sequential([keras.Input(shape=input_shape), *model_layers])
+
+
+def verdict(check, model) -> str:
+    """'' when the check passes, else its message."""
+    found = architecture.layers_of(model)
+    try:
+        if check == "structure":
+            checks.structure(found, CV3)
+        elif check == "shapes":
+            checks.shapes(found, architecture.input_shape(model), CV3)
+        else:
+            checks.params(found, architecture.count_params(model), CV3)
+    except CheckFailed as failure:
+        return str(failure)
+    return ""
+
+
+def functional_cv3():
+    inputs = keras.Input(shape=(28, 28, 1))
+    x = layers.ReLU()(layers.Conv2D(32, 3)(inputs))
+    x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(64, 3, activation="relu")(x)
+    x = layers.Flatten()(layers.MaxPooling2D()(x))
+    x = layers.Activation("relu")(layers.Dense(64)(x))
+    return keras.Model(inputs, layers.Activation("relu")(layers.Dense(10)(x)))
+
+
+@pytest.mark.parametrize(
+    ("name", "model", "expected"),
+    [
+        ("reference", sequential(*cv3_layers()), {}),
+        (
+            "activation layers",
+            sequential(
+                *cv3_layers(
+                    conv1=layers.Conv2D(32, 3),
+                    pool1=layers.ReLU(),
+                    conv2=layers.MaxPooling2D(),
+                    pool2=layers.Conv2D(64, 3),
+                    flatten=layers.Activation("relu"),
+                    dense=layers.MaxPool2D(),
+                    output=layers.Flatten(),
+                ),
+                layers.Dense(64),
+                layers.Activation("relu"),
+                layers.Dense(10),
+                layers.Softmax(),
+            ),
+            {},
+        ),
+        (
+            "padding same",
+            sequential(*cv3_layers(conv2=layers.Conv2D(64, 3, padding="same", activation="relu"))),
+            {
+                "shapes": "Expected (None, 11, 11, 64) after the second Conv2D, got (None, 13, 13, "
+                "64). Did you use padding='same'?",
+                "params": "Expected 121,930",
+            },
+        ),
+        (
+            "missing pooling",
+            sequential(*cv3_layers(pool2=None)),
+            {
+                "structure": "A MaxPooling2D layer is missing after the second Conv2D",
+                "shapes": "Expected (None, 5, 5, 64) after the second MaxPooling2D",
+                "params": "The first Dense has 495,680, expected 102,464",
+            },
+        ),
+        (
+            "extra dropout",
+            sequential(*cv3_layers(dense=layers.Dense(64, activation="relu")), layers.Dropout(0.1)),
+            {
+                "structure": "Layer 8 is a Dropout that this lab does not use: remove it",
+                "shapes": "The model has 8 layers, expected 7",
+            },
+        ),
+        (
+            "too few filters",
+            sequential(*cv3_layers(conv1=layers.Conv2D(16, 3, activation="relu"))),
+            {"shapes": "Use 32 filters", "params": "The first Conv2D has 160, expected 320"},
+        ),
+        (
+            "sigmoid hidden layer",
+            sequential(*cv3_layers(dense=layers.Dense(64, activation="sigmoid"))),
+            {"structure": "The first Dense should use activation='relu', but it uses 'sigmoid'"},
+        ),
+        (
+            "relu output",
+            sequential(*cv3_layers(output=layers.Dense(10, activation="relu"))),
+            {"structure": "The output layer should give logits (no activation) or probabilities"},
+        ),
+        (
+            "no channel axis",
+            sequential(layers.Reshape((28, 28, 1)), *cv3_layers(), input_shape=(28, 28)),
+            {
+                "structure": "Layer 1 is a Reshape that this lab does not use",
+                "shapes": "keras.Input(shape=(28, 28, 1))",
+            },
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_architecture_checks(name, model, expected):
+    for check in ("structure", "shapes", "params"):
+        message = verdict(check, model)
+        if check in expected:
+            assert expected[check] in message, f"{name}/{check}: {message!r}"
+        else:
+            assert message == "", f"{name}/{check} should pass: {message}"
+
+
+def test_functional_model_with_activation_layers_folds_them():
+    found = architecture.layers_of(functional_cv3())
+    assert [layer.kind for layer in found] == [layer.kind for layer in CV3.layers]
+    assert found[0].activation == "relu"
+    # A relu after the output Dense is folded in too, and is wrong there.
+    with pytest.raises(CheckFailed, match="output layer"):
+        checks.structure(found, CV3)
+
+
+def test_unbuilt_model_has_no_parameter_count():
+    model = keras.Sequential(cv3_layers())
+    assert architecture.count_params(model) is None
+    with pytest.raises(CheckFailed, match=r"keras.Input\(shape=\(28, 28, 1\)\)"):
+        checks.params(architecture.layers_of(model), None, CV3)
+
+
+def compiled_settings(tmp_path: Path, output_activation=None, **compile_args):
+    model = sequential(*cv3_layers(output=layers.Dense(10, activation=output_activation)))
+    if compile_args:
+        model.compile(**compile_args)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    return architecture.compile_settings(path), architecture.layers_of(model)
+
+
+SPARSE_LOGITS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+@pytest.mark.parametrize(
+    ("output", "compile_args", "message"),
+    [
+        (None, {"optimizer": "adam", "loss": SPARSE_LOGITS, "metrics": ["accuracy"]}, ""),
+        (
+            None,
+            {"optimizer": keras.optimizers.Adam(1e-3), "loss": SPARSE_LOGITS, "metrics": ["acc"]},
+            "",
+        ),
+        (
+            "softmax",
+            {
+                "optimizer": "adam",
+                "loss": "sparse_categorical_crossentropy",
+                "metrics": [keras.metrics.SparseCategoricalAccuracy()],
+            },
+            "",
+        ),
+        (
+            "softmax",
+            {
+                "optimizer": "adam",
+                "loss": keras.losses.sparse_categorical_crossentropy,
+                "metrics": ["sparse_categorical_accuracy"],
+            },
+            "",
+        ),
+        (None, {}, "not compiled"),
+        (
+            None,
+            {"optimizer": "sgd", "loss": SPARSE_LOGITS, "metrics": ["accuracy"]},
+            "Expected the Adam optimizer, found sgd",
+        ),
+        (
+            None,
+            {"optimizer": "adam", "loss": "categorical_crossentropy", "metrics": ["accuracy"]},
+            "class numbers (0-9), not one-hot",
+        ),
+        (
+            "softmax",
+            {"optimizer": "adam", "loss": SPARSE_LOGITS, "metrics": ["accuracy"]},
+            "apply softmax a second time",
+        ),
+        (
+            None,
+            {
+                "optimizer": "adam",
+                "loss": "sparse_categorical_crossentropy",
+                "metrics": ["accuracy"],
+            },
+            "outputs logits, but the loss expects probabilities",
+        ),
+        (
+            None,
+            {"optimizer": "adam", "loss": SPARSE_LOGITS, "metrics": [keras.metrics.Accuracy()]},
+            "keras.metrics.Accuracy() compares",
+        ),
+        (None, {"optimizer": "adam", "loss": SPARSE_LOGITS}, "add metrics=['accuracy']"),
+    ],
+)
+def test_compile_check(tmp_path, output, compile_args, message):
+    settings, found = compiled_settings(tmp_path, output, **compile_args)
+    if not message:
+        checks.compiled(settings, found)
+        return
+    with pytest.raises(CheckFailed) as failure:
+        checks.compiled(settings, found)
+    assert message in str(failure.value)
+
+
+def test_preprocess_check_names_the_fix():
+    images = np.random.default_rng(1).integers(0, 256, (4, 28, 28), dtype=np.uint8)
+    checks.preprocess(images / 255.0, images, labs.get("cv1_mnist_intro"))
+    with pytest.raises(CheckFailed, match=r"Divide the pixels by 255\.0"):
+        checks.preprocess(images.astype("float32"), images, labs.get("cv1_mnist_intro"))
+    with pytest.raises(CheckFailed, match="Add the channel axis"):
+        checks.preprocess(images / 255.0, images, CV3)
+    with pytest.raises(CheckFailed, match="expected floats"):
+        checks.preprocess(images, images, labs.get("cv1_mnist_intro"))

@@ -1,0 +1,61 @@
+"""The harvest child: whatever a submission does, the grader gets a verdict back."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from labkit import harvest, labs, sandbox
+
+CV1 = labs.get("cv1_mnist_intro")
+WORKING_PREPROCESS = "def preprocess(images):\n    return images / 255.0\n"
+
+
+def run(tmp_path: Path, source: str, seconds: float = 60) -> sandbox.Harvest:
+    module = tmp_path / "cv1_mnist_intro.py"
+    module.write_text(source)
+    return sandbox.run(CV1, module, tmp_path / "work", sandbox.Limits(seconds=seconds))
+
+
+def test_os_exit_keeps_what_ran_before_it(tmp_path):
+    result = run(
+        tmp_path, WORKING_PREPROCESS + "def build_model():\n    import os\n    os._exit(0)\n"
+    )
+    assert result.step("preprocess").status == harvest.OK
+    assert "stopped while running it" in result.step("build_model").message
+    assert "remove any exit()" in result.problem
+
+
+def test_sys_exit_inside_a_function_costs_only_that_step(tmp_path):
+    result = run(tmp_path, WORKING_PREPROCESS + "def build_model():\n    raise SystemExit(3)\n")
+    assert "called sys.exit(3)" in result.step("build_model").message
+    assert result.problem == ""
+
+
+def test_endless_loop_is_cut_at_the_time_limit(tmp_path):
+    started = time.monotonic()
+    result = run(tmp_path, "while True:\n    pass\n", seconds=8)
+    assert time.monotonic() - started < 20
+    assert "timed out after 8 s" in result.problem
+    assert "never ran" in result.step("preprocess").message
+
+
+def test_errors_point_at_the_students_line(tmp_path):
+    result = run(tmp_path, "def preprocess(images):\n    return images / undefined_name\n")
+    message = result.step("preprocess").message
+    assert "NameError" in message and "line 2 of cv1_mnist_intro.py" in message
+
+
+def test_missing_module_is_not_submitted(tmp_path):
+    result = sandbox.run(CV1, None, tmp_path, sandbox.Limits())
+    assert result.problem == "not submitted"
+
+
+def test_grader_keeps_its_own_copy_of_the_inputs(tmp_path):
+    source = (
+        "import numpy as np\n"
+        "np.savez('../inputs.npz', preprocess_images=np.zeros((64, 28, 28), np.uint8))\n"
+        + WORKING_PREPROCESS
+    )
+    result = run(tmp_path, source)
+    assert result.inputs["preprocess_images"].max() > 0
