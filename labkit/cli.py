@@ -59,6 +59,23 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return int(code)
 
 
+def handouts(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Build the student and solution notebooks and their HTML pages."""
+    from labkit import handouts as builder
+
+    built = builder.build(args.out, args.lab or list(labs.LABS), args.epochs, run=not args.no_run)
+    for handout in built:
+        print(f"{handout.student.stem}:")
+        for path in (
+            handout.student,
+            handout.solution,
+            handout.student_html,
+            handout.solution_html,
+        ):
+            print(f"  {path}")
+    return EXIT_PASSED
+
+
 def _graders_folder(given: Path | None) -> Path | None:
     candidates = (
         [given] if given else [Path.cwd() / "graders", Path(__file__).parents[1] / "graders"]
@@ -88,6 +105,18 @@ def _parser() -> argparse.ArgumentParser:
         "--memory-limit", type=float, default=4.0, help="GiB per lab's submission process"
     )
     grading.set_defaults(run=grade)
+    building = commands.add_parser("handouts", help="build the lab notebooks and HTML pages")
+    building.add_argument("--out", type=Path, default=Path("build/handouts"), help="output folder")
+    building.add_argument(
+        "--lab", action="append", default=[], choices=list(labs.LABS), help="only this lab"
+    )
+    building.add_argument(
+        "--epochs", type=int, help="train this many epochs when running the solutions"
+    )
+    building.add_argument(
+        "--no-run", action="store_true", help="do not execute the solution notebooks"
+    )
+    building.set_defaults(run=handouts)
     return parser
 
 

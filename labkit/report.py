@@ -75,6 +75,21 @@ def results_json(results: Sequence[CheckResult], seconds: float) -> dict[str, An
     }
 
 
+def results_from_json(results: dict[str, Any]) -> list[CheckResult]:
+    """Read back what ``results_json`` wrote."""
+    return [
+        CheckResult(
+            lab=test["tags"][0],
+            category=test["tags"][1],
+            description=test["name"].split(": ", 1)[-1],
+            max_points=test["max_score"],
+            passed=test["status"] == "passed",
+            message=test["output"],
+        )
+        for test in results["tests"]
+    ]
+
+
 def write_results(path: Path, results: Sequence[CheckResult], seconds: float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results_json(results, seconds), indent=2) + "\n", encoding="utf-8")

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from labkit import checks, datasets, harvest
+from labkit import checks, datasets, harvest, notebooks
 from labkit.checks import CheckFailed
 from labkit.labs import Lab
 
@@ -80,7 +80,9 @@ class Harvest:
             raise CheckFailed(f"not submitted: no {self.lab.name}.py was found")
         outcome = self.step("import")
         if outcome.status != harvest.OK:
-            raise CheckFailed(f"{self.lab.name}.py could not be imported: {outcome.message}")
+            if "import" not in self.steps and self.problem:
+                raise CheckFailed(self.problem)
+            raise CheckFailed(f"{self.module_path.name} could not be imported: {outcome.message}")
         outcome = self.step(name)
         if outcome.status == harvest.TODO:
             raise CheckFailed(f"{name} is still a TODO: {checks.todo_text(outcome.message)}")
@@ -102,6 +104,12 @@ def run(lab: Lab, module_path: Path | None, workdir: Path, limits: Limits) -> Ha
     if module_path is None:
         result.problem = "not submitted"
         return result
+    if module_path.suffix == ".ipynb":
+        try:
+            module_path = _module_from_notebook(module_path, folder / "notebook", lab)
+        except notebooks.NotebookUnreadable as error:
+            result.problem = str(error)
+            return result
     np.savez(folder / harvest.INPUTS, **{k: v for k, v in result.inputs.items() if k != "history"})
     (folder / harvest.HISTORY).write_text(json.dumps(HISTORY), encoding="utf-8")
     result.problem = _run_child(lab, module_path.resolve(), folder, limits)
@@ -110,6 +118,14 @@ def run(lab: Lab, module_path: Path | None, workdir: Path, limits: Limits) -> Ha
     if not result.problem and result.steps.get("harvest") != Step(harvest.OK):
         result.problem = "the process ended early: remove any exit(), quit() or os._exit() calls"
     return result
+
+
+def _module_from_notebook(notebook: Path, folder: Path, lab: Lab) -> Path:
+    """Write the module a notebook defines next to nothing else; its cells are not run."""
+    folder.mkdir(exist_ok=True)
+    module = folder / f"{lab.name}.py"
+    module.write_text(notebooks.module_source(notebook), encoding="utf-8")
+    return module
 
 
 def _inputs(lab: Lab) -> dict[str, Any]:

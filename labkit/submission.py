@@ -1,4 +1,4 @@
-"""Find a submission's lab modules: a folder holding any of them, or a single module file.
+"""Find a submission's lab modules: a folder holding any of them, or one module or notebook.
 
 Usage: ``modules = submission.locate(Path("exercises"))  # {"cv1_mnist_intro": Path(...) or None}``
 """
@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labkit import labs
+from labkit import labs, notebooks
+
+SUFFIXES = (".py", ".ipynb")
 
 
 class SubmissionError(ValueError):
@@ -26,15 +28,24 @@ def locate(path: Path) -> dict[str, Path | None]:
 
 
 def lab_of(file: Path) -> str:
-    """The lab a single submitted file belongs to, from its name."""
-    if file.suffix != ".py" or file.stem not in labs.LABS:
-        raise SubmissionError(
-            f"cannot tell which lab {file.name} is for: name it after its lab, one of "
-            + ", ".join(f"{name}.py" for name in labs.LABS)
-        )
-    return file.stem
+    """The lab a single submitted file belongs to: from its name, or a notebook's metadata."""
+    if file.suffix in SUFFIXES and file.stem in labs.LABS:
+        return file.stem
+    if file.suffix == ".ipynb":
+        named = notebooks.lab_from_metadata(file)
+        if named in labs.LABS:
+            return named
+    raise SubmissionError(
+        f"cannot tell which lab {file.name} is for: name it after its lab, one of "
+        + ", ".join(f"{name}.py" for name in labs.LABS)
+        + " (or .ipynb)"
+    )
 
 
 def _module_in(folder: Path, name: str) -> Path | None:
-    candidate = folder / f"{name}.py"
-    return candidate if candidate.is_file() else None
+    """The lab's module in ``folder``; a .py file wins over a notebook of the same name."""
+    for suffix in SUFFIXES:
+        candidate = folder / f"{name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None

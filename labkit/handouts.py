@@ -1,0 +1,187 @@
+"""Build the lab handouts: student and solution notebooks, and HTML pages, from templates.
+
+One Jinja template per lab (``templates/<lab>.ipynb.j2``) renders to the solution
+notebook, with each exercise cell's code taken from ``reference/<lab>.py``. nbconvert
+preprocessors then derive the student notebook (stubs from ``exercises/<lab>.py``,
+no outputs), execute the solution notebook and export both as HTML.
+
+Usage: ``labkit handouts --out build/handouts --epochs 1``
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from labkit import labs, sourcecode
+from labkit.labs import Lab
+from labkit.notebooks import GRADED_TAG
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = ROOT / "templates"
+REFERENCE = ROOT / "reference"
+EXERCISES = ROOT / "exercises"
+PLOTTING_IMPORT = "import matplotlib.pyplot as plt"
+DETERMINISM = (
+    "import tensorflow as tf\n\n"
+    "tf.config.experimental.enable_op_determinism()  # the same numbers on every run"
+)
+DEFAULT_EPOCHS = {"cv4_cifar_cnn": 10}
+MARKER = re.compile(r"^# %%(?P<rest>.*)$")
+KERNEL = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+@dataclass(frozen=True)
+class Handout:
+    """Where one lab's built files went."""
+
+    student: Path
+    solution: Path
+    student_html: Path
+    solution_html: Path
+
+
+def render(lab: Lab, epochs: int | None = None) -> str:
+    """The lab's template rendered with the reference code, in cell-marker text."""
+    import jinja2
+
+    reference = (REFERENCE / f"{lab.name}.py").read_text(encoding="utf-8")
+    definitions = sourcecode.definitions(reference)
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    template = environment.get_template(f"{lab.name}.ipynb.j2")
+    return template.render(
+        lab=lab,
+        imports=notebook_imports(reference) + "\n" + DETERMINISM,
+        epochs=epochs or DEFAULT_EPOCHS.get(lab.name, 5),
+        source=lambda name: definitions[name],
+    )
+
+
+def notebook_imports(module_text: str) -> str:
+    """A lab module's imports, plus matplotlib, which every notebook uses for plots."""
+    lines = sourcecode.imports(module_text)
+    if PLOTTING_IMPORT not in lines:
+        lines.insert(0, PLOTTING_IMPORT)
+    return "\n".join(lines)
+
+
+def to_notebook(text: str, lab: Lab) -> nbformat.NotebookNode:
+    """Split rendered cell-marker text into a validated nbformat 4.5 notebook."""
+    cells = []
+    for index, (marker, source) in enumerate(_chunks(text)):
+        cell_id = f"{lab.name.split('_')[0]}-{index:02d}"
+        if marker == "[markdown]":
+            cells.append(new_markdown_cell(source, id=cell_id))
+            continue
+        cell = new_code_cell(source, id=cell_id)
+        if marker.startswith("graded="):
+            cell.metadata["tags"] = [GRADED_TAG + marker.removeprefix("graded=")]
+        elif marker == "parameters":
+            cell.metadata["tags"] = ["parameters"]
+        elif marker:
+            raise ValueError(f"unknown cell marker '# %% {marker}' in {lab.name}'s template")
+        cells.append(cell)
+    notebook = new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": KERNEL,
+            "language_info": {"name": "python"},
+            "labkit": {"lab": lab.name},
+        },
+    )
+    nbformat.validate(notebook)
+    return notebook
+
+
+def _chunks(text: str) -> list[tuple[str, str]]:
+    chunks: list[tuple[str, list[str]]] = []
+    for line in text.splitlines():
+        match = MARKER.match(line)
+        if match:
+            chunks.append((match["rest"].strip(), []))
+        elif chunks:
+            chunks[-1][1].append(line)
+        elif line.strip():
+            raise ValueError(f"text before the first cell marker: {line!r}")
+    return [(marker, "\n".join(lines).strip("\n")) for marker, lines in chunks if _has_text(lines)]
+
+
+def _has_text(lines: list[str]) -> bool:
+    return any(line.strip() for line in lines)
+
+
+def solution_notebook(lab: Lab, epochs: int | None = None) -> nbformat.NotebookNode:
+    return to_notebook(render(lab, epochs), lab)
+
+
+def student_notebook(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The solution notebook with stubs in its exercise cells and no outputs."""
+    from nbconvert.preprocessors import ClearOutputPreprocessor
+
+    from labkit.preprocessors import ReplaceSolutions
+
+    lab = labs.get(solution.metadata["labkit"]["lab"])
+    exercises = (EXERCISES / f"{lab.name}.py").read_text(encoding="utf-8")
+    student = nbformat.from_dict(solution)
+    student, _ = ReplaceSolutions(stubs=sourcecode.definitions(exercises)).preprocess(student, {})
+    student, _ = ClearOutputPreprocessor().preprocess(student, {})
+    nbformat.validate(student)
+    return student
+
+
+def execute(notebook: nbformat.NotebookNode, workdir: Path, epochs: int | None) -> None:
+    """Run every cell in a fresh kernel, in place; outputs are made reproducible."""
+    from nbconvert.preprocessors import ExecutePreprocessor
+
+    from labkit.preprocessors import SetParameters, StableOutputs
+
+    if epochs is not None:
+        SetParameters(values={"EPOCHS": epochs}).preprocess(notebook, {})
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    ExecutePreprocessor(timeout=1800, kernel_name="python3", record_timing=False).preprocess(
+        notebook, {"metadata": {"path": str(workdir)}}
+    )
+    StableOutputs().preprocess(notebook, {})
+    nbformat.validate(notebook)
+
+
+def to_html(notebook: nbformat.NotebookNode) -> str:
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(notebook)
+    return body
+
+
+def build(out: Path, lab_names: list[str], epochs: int | None, run: bool = True) -> list[Handout]:
+    """Write every chosen lab's handouts under ``out``; returns where they went."""
+    built = []
+    out.mkdir(parents=True, exist_ok=True)
+    for name in lab_names:
+        lab = labs.get(name)
+        solution = solution_notebook(lab)
+        student = student_notebook(solution)
+        if run:
+            execute(solution, out, epochs)
+        handout = Handout(
+            student=out / "student" / f"{name}.ipynb",
+            solution=out / "solutions" / f"{name}.ipynb",
+            student_html=out / "html" / f"{name}.student.html",
+            solution_html=out / "html" / f"{name}.html",
+        )
+        for path in (handout.student, handout.solution, handout.solution_html):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(student, handout.student)
+        nbformat.write(solution, handout.solution)
+        handout.student_html.write_text(to_html(student), encoding="utf-8")
+        handout.solution_html.write_text(to_html(solution), encoding="utf-8")
+        built.append(handout)
+    return built
