@@ -49,3 +49,10 @@ def benchmark(session: nox.Session) -> None:
     """Measure the reference's accuracy over seeds (for thresholds) and the grading time."""
     session.install("-e", ".")
     session.run("python", "-m", "labkit.benchmark", *session.posargs, env=data_env())
+
+
+@nox.session
+def handouts(session: nox.Session) -> None:
+    """Build the student and solution notebooks and HTML pages into build/handouts/."""
+    session.install("-e", ".")
+    session.run("labkit", "handouts", *session.posargs, env=data_env())

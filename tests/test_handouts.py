@@ -1,0 +1,116 @@
+"""The handouts: generated notebooks are valid, stub-only for students, runnable, stable."""
+
+from __future__ import annotations
+
+import ast
+import filecmp
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import REFERENCE
+
+from labkit import handouts, labs
+from labkit.notebooks import graded_name
+
+LABS = list(labs.LABS)
+MAX_POINTS = {
+    "cv1_mnist_intro": 10,
+    "cv2_fashion_mnist_intro": 12,
+    "cv3_mnist_cnn": 10,
+    "cv4_cifar_cnn": 13,
+}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("handouts")
+    handouts.build(out, LABS, epochs=1)
+    return out
+
+
+def notebooks(built: Path, kind: str) -> dict[str, nbformat.NotebookNode]:
+    return {name: nbformat.read(built / kind / f"{name}.ipynb", 4) for name in LABS}
+
+
+def reference_bodies(lab: str) -> list[str]:
+    """Each reference function's body without its docstring, as source lines."""
+    text = (REFERENCE / f"{lab}.py").read_text()
+    lines = text.splitlines()
+    bodies = []
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.FunctionDef):
+            statements = node.body[1:] if ast.get_docstring(node) else node.body
+            start, end = statements[0].lineno, statements[-1].end_lineno
+            bodies.append("\n".join(lines[start - 1 : end]).strip())
+    return bodies
+
+
+def test_every_notebook_is_valid_nbformat_4_5(built):
+    for kind in ("student", "solutions"):
+        for notebook in notebooks(built, kind).values():
+            nbformat.validate(notebook)
+            assert (notebook.nbformat, notebook.nbformat_minor) == (4, 5)
+            assert all(cell.id for cell in notebook.cells)
+
+
+def test_student_notebooks_hold_stubs_and_no_outputs(built):
+    for name, notebook in notebooks(built, "student").items():
+        code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+        for body in reference_bodies(name):
+            assert body not in code, f"{name}: solution code leaked: {body[:60]}"
+        graded = {graded_name(cell): cell.source for cell in notebook.cells if graded_name(cell)}
+        assert set(graded) == set(labs.get(name).functions) | (
+            {"CLASS_NAMES"} if labs.get(name).class_names else set()
+        )
+        assert all("NotImplementedError" in graded[f] for f in labs.get(name).functions)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None
+
+
+def test_solution_notebooks_ran_with_summary_plots_and_full_marks(built):
+    for name, notebook in notebooks(built, "solutions").items():
+        code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+        assert all(cell.execution_count for cell in code_cells), name
+        outputs = [output for cell in code_cells for output in cell.outputs]
+        assert not [o for o in outputs if o.output_type == "error"], name
+        text = json.dumps(outputs)
+        assert "Total params" in text and "Dense" in text, f"{name}: no model summary"
+        assert "image/png" in text
+        maximum = MAX_POINTS[name]
+        assert f"{maximum}/{maximum}" in text, f"{name}: check your work did not pass"
+        assert "EPOCHS = 1" in code_cells[1].source
+
+
+def test_html_pages_are_written(built):
+    for name in LABS:
+        page = (built / "html" / f"{name}.html").read_text()
+        assert "<html" in page and "check_your_work" in page
+        assert (built / "html" / f"{name}.student.html").is_file()
+
+
+def test_rebuilding_gives_identical_files(built, tmp_path):
+    handouts.build(tmp_path, LABS, epochs=1)
+    comparison = filecmp.dircmp(built, tmp_path)
+    different = []
+
+    def collect(node: filecmp.dircmp, prefix: str = "") -> None:
+        _, mismatch, errors = filecmp.cmpfiles(
+            node.left, node.right, node.common_files, shallow=False
+        )
+        different.extend(prefix + name for name in mismatch + errors)
+        different.extend(prefix + name for name in node.left_only + node.right_only)
+        for sub, child in node.subdirs.items():
+            collect(child, f"{prefix}{sub}/")
+
+    collect(comparison)
+    assert different == []
+
+
+def test_cv4_walks_through_the_seed_and_its_softmax_mismatch():
+    text = handouts.render(labs.get("cv4_cifar_cnn"))
+    for fact in ("60,000 colour images", "(30, 30, 32)", "122,570", "from_logits=True", "70%"):
+        assert fact in text
+    assert "softmax twice" in " ".join(text.split())
