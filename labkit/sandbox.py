@@ -31,7 +31,6 @@ HISTORY = {
 }
 PREPROCESS_SAMPLE = 64
 PLOT_SAMPLE = 30  # more than 25, so the grid must pick the first 25 itself
-MAX_OUTPUT_TAIL = 2_000
 MAX_FILE_BYTES = 256 * 2**20
 
 
@@ -59,7 +58,6 @@ class Harvest:
     inputs: dict[str, Any] = field(default_factory=dict)
     steps: dict[str, Step] = field(default_factory=dict)
     problem: str = ""
-    output_tail: str = ""
 
     def step(self, name: str) -> Step:
         """How step ``name`` ended; a step the child never finished says why."""
@@ -114,7 +112,6 @@ def run(lab: Lab, module_path: Path | None, workdir: Path, limits: Limits) -> Ha
     (folder / harvest.HISTORY).write_text(json.dumps(HISTORY), encoding="utf-8")
     result.problem = _run_child(lab, module_path.resolve(), folder, limits)
     result.steps = _read_events(folder / harvest.EVENTS)
-    result.output_tail = _tail(folder / harvest.OUTPUT)
     if not result.problem and result.steps.get("harvest") != Step(harvest.OK):
         result.problem = "the process ended early: remove any exit(), quit() or os._exit() calls"
     return result
@@ -216,11 +213,3 @@ def _read_events(path: Path) -> dict[str, Step]:
         except (ValueError, KeyError, TypeError):
             continue  # a line the submission scribbled over; the steps it hid read as missing
     return steps
-
-
-def _tail(path: Path) -> str:
-    if not path.is_file():
-        return ""
-    with path.open("rb") as file:
-        file.seek(max(0, path.stat().st_size - MAX_OUTPUT_TAIL))
-        return file.read().decode("utf-8", errors="replace")
