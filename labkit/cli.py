@@ -41,7 +41,11 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         str(args.memory_limit),
         "--quiet",
         "--no-header",
-        "-rN",  # the score table replaces pytest's short summary
+        # The score table replaces pytest's failure reports, short summary and warnings.
+        "--tb=no",
+        "-rN",
+        "-p",
+        "no:warnings",
         "-p",
         "no:cacheprovider",
     ]

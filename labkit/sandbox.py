@@ -82,10 +82,11 @@ class Harvest:
                 raise CheckFailed(self.problem)
             raise CheckFailed(f"{self.module_path.name} could not be imported: {outcome.message}")
         outcome = self.step(name)
+        shown = name if name.isupper() else f"{name}()"
         if outcome.status == harvest.TODO:
-            raise CheckFailed(f"{name} is still a TODO: {checks.todo_text(outcome.message)}")
+            raise CheckFailed(f"{shown} is still a TODO: {checks.todo_text(outcome.message)}")
         if outcome.status != harvest.OK:
-            raise CheckFailed(f"{name}: {outcome.message}")
+            raise CheckFailed(f"{shown}: {outcome.message}")
 
     def file(self, name: str) -> Path:
         path = self.folder / name
