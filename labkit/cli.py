@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from labkit import labs, submission
+from labkit import labs, sandbox, submission
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -103,10 +103,16 @@ def _parser() -> argparse.ArgumentParser:
     grading.add_argument("--results", type=Path, help="write Gradescope-format results JSON here")
     grading.add_argument("--graders", type=Path, help="folder of grader modules (default: graders)")
     grading.add_argument(
-        "--time-limit", type=float, default=120.0, help="seconds per lab's submission process"
+        "--time-limit",
+        type=float,
+        default=sandbox.Limits.seconds,
+        help="seconds per lab's submission process",
     )
     grading.add_argument(
-        "--memory-limit", type=float, default=4.0, help="GiB per lab's submission process"
+        "--memory-limit",
+        type=float,
+        default=sandbox.Limits.memory_bytes / 2**30,
+        help="GiB per lab's submission process",
     )
     grading.set_defaults(run=grade)
     building = commands.add_parser("handouts", help="build the lab notebooks and HTML pages")

@@ -32,6 +32,10 @@ class ModelChecks:
         return architecture.load(harvest.file(MODEL))
 
     @pytest.fixture(scope="class")
+    def layers(self, model: Any) -> list[architecture.FoundLayer]:
+        return architecture.layers_of(model)
+
+    @pytest.fixture(scope="class")
     def trained(self, harvest: Harvest, lab: Lab) -> TrainingResult:
         harvest.require("compile_model")
         return training.train(harvest.file(COMPILED), lab)
@@ -49,26 +53,26 @@ class ModelChecks:
         checks.preprocess(result, harvest.inputs["preprocess_images"], lab)
 
     @pytest.mark.check("structure", points=2)
-    def test_structure(self, model: Any, lab: Lab) -> None:
+    def test_structure(self, layers: list[architecture.FoundLayer], lab: Lab) -> None:
         """Layer types and activations, in order"""
-        checks.structure(architecture.layers_of(model), lab)
+        checks.structure(layers, lab)
 
     @pytest.mark.check("shapes", points=1)
-    def test_shapes(self, model: Any, lab: Lab) -> None:
+    def test_shapes(self, model: Any, layers: list[architecture.FoundLayer], lab: Lab) -> None:
         """Output shape after every layer"""
-        checks.shapes(architecture.layers_of(model), architecture.input_shape(model), lab)
+        checks.shapes(layers, architecture.input_shape(model), lab)
 
     @pytest.mark.check("params", points=1)
-    def test_params(self, model: Any, lab: Lab) -> None:
+    def test_params(self, model: Any, layers: list[architecture.FoundLayer], lab: Lab) -> None:
         """Parameter count"""
-        checks.params(architecture.layers_of(model), architecture.count_params(model), lab)
+        checks.params(layers, architecture.count_params(model), lab)
 
     @pytest.mark.check("compile", points=2)
-    def test_compile(self, harvest: Harvest, model: Any) -> None:
+    def test_compile(self, harvest: Harvest, layers: list[architecture.FoundLayer]) -> None:
         """Adam, sparse cross-entropy matching the output, accuracy metric"""
         harvest.require("compile_model")
         settings = architecture.compile_settings(harvest.file(COMPILED))
-        checks.compiled(settings, architecture.layers_of(model))
+        checks.compiled(settings, layers)
 
     @pytest.mark.check("training", points=1)
     def test_training(self, trained: TrainingResult, note: Any) -> None:

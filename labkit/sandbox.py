@@ -153,7 +153,6 @@ def _run_child(lab: Lab, module_path: Path, folder: Path, limits: Limits) -> str
         try:
             code = child.wait(timeout=limits.seconds)
         except subprocess.TimeoutExpired:
-            _kill_group(child)
             return (
                 f"timed out after {limits.seconds:g} s: look for an endless loop, or for "
                 "training or downloading at import time"

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from labkit import datasets
+from labkit import architecture, datasets
 from labkit.labs import Lab
 
 THREADS = 2  # fixed, so that float reductions split the same way on every machine
@@ -63,7 +63,7 @@ def train(
             # Keras warns that the saved optimizer has no slots yet; a fresh one is built below.
             warnings.simplefilter("ignore", UserWarning)
             submitted = keras.saving.load_model(compiled_path, compile=True, safe_mode=True)
-        uncompiled = keras.saving.load_model(compiled_path, compile=False, safe_mode=True)
+        uncompiled = architecture.load(compiled_path)
         keras.utils.set_random_seed(seed)
         # A fresh copy: weights from the grader's seed, not whatever build_model left behind,
         # and no metrics, since the grader measures accuracy itself.
