@@ -1,10 +1,15 @@
 """Turn a notebook submission back into a lab module, without running any of its cells.
 
-The module holds every import in the notebook, each graded cell (tagged ``graded:NAME``)
-as it is, and, from the other cells, only top-level definitions: so a notebook whose
-tags were lost still grades, and its training cells never run at grading time.
+The module holds each graded cell (tagged ``graded:NAME``) as it is and, from the other cells,
+only the statements that the graded code needs, with whatever those need in turn: constants,
+helpers, imports, even the data a shape is read from. A training cell, a plot or a print is
+never needed, so it never runs at grading time. Where a notebook lost its tags, the lab's API
+names are looked up instead.
 
-Usage: ``text = notebooks.module_source(Path("cv3_mnist_cnn.ipynb"))``
+Cells are named as students count them: "cell 7" is the seventh cell from the top of the
+notebook, starting at 1 and counting markdown cells too.
+
+Usage: ``module = notebooks.convert(Path("cv3_mnist_cnn.ipynb"), lab); module.text``
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from labkit import sourcecode
+from labkit.labs import Lab
+from labkit.sourcecode import Module
 
 GRADED_TAG = "graded:"
 
@@ -41,29 +48,23 @@ def graded_name(cell) -> str | None:
     return None
 
 
-def module_source(path: Path) -> str:
-    """The lab module that the notebook at ``path`` defines."""
-    notebook = read(path)
-    imports: list[str] = []
-    body: list[str] = []
-    for cell in notebook.cells:
-        if cell.get("cell_type") != "code":
-            continue
-        code = sourcecode.without_magics(cell.get("source", ""))
-        try:
-            imports += sourcecode.imports(code)
-            if graded_name(cell):
-                body.append(code)
-                continue
-            body += sourcecode.functions(code)
-            class_names = sourcecode.definitions(code).get("CLASS_NAMES")
-        except SyntaxError:
-            if graded_name(cell):
-                body.append(code)  # a broken exercise cell should fail loudly, not vanish
-            continue
-        if class_names:
-            body.append(class_names)
-    return "\n".join([*dict.fromkeys(imports), "", *("\n" + part for part in body)]) + "\n"
+def api_names(lab: Lab) -> tuple[str, ...]:
+    """The names a lab module must define: its functions, and CLASS_NAMES where it has them."""
+    return (*lab.functions, "CLASS_NAMES") if lab.class_names else lab.functions
+
+
+def cells(notebook) -> list[sourcecode.Cell]:
+    """The notebook's code cells, each labelled with its number from the top."""
+    return [
+        sourcecode.Cell(f"cell {number}", cell.get("source", ""), graded_name(cell) is not None)
+        for number, cell in enumerate(notebook.cells, start=1)
+        if cell.get("cell_type") == "code"
+    ]
+
+
+def convert(path: Path, lab: Lab) -> Module:
+    """The lab module that the notebook at ``path`` defines, to be written as ``LAB.py``."""
+    return sourcecode.assemble(cells(read(path)), api_names(lab), f"{lab.name}.py", path.name)
 
 
 def lab_from_metadata(path: Path) -> str | None:

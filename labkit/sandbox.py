@@ -103,9 +103,10 @@ def run(lab: Lab, module_path: Path | None, workdir: Path, limits: Limits) -> Ha
     if module_path is None:
         result.problem = "not submitted"
         return result
+    notebook = None
     if module_path.suffix == ".ipynb":
         try:
-            module_path = _module_from_notebook(module_path, folder / "notebook", lab)
+            module_path, notebook = _module_from_notebook(module_path, folder / "notebook", lab)
         except notebooks.NotebookUnreadable as error:
             result.problem = str(error)
             return result
@@ -115,15 +116,21 @@ def run(lab: Lab, module_path: Path | None, workdir: Path, limits: Limits) -> Ha
     result.steps = _read_events(folder / harvest.EVENTS)
     if not result.problem and result.steps.get("harvest") != Step(harvest.OK):
         result.problem = "the process ended early: remove any exit(), quit() or os._exit() calls"
+    if notebook is not None:  # point at the student's cells, not at the module made of them
+        result.steps = {
+            k: Step(s.status, notebook.locate(s.message)) for k, s in result.steps.items()
+        }
+        result.problem = notebook.locate(result.problem)
     return result
 
 
-def _module_from_notebook(notebook: Path, folder: Path, lab: Lab) -> Path:
+def _module_from_notebook(notebook: Path, folder: Path, lab: Lab) -> tuple[Path, notebooks.Module]:
     """Write the module a notebook defines next to nothing else; its cells are not run."""
     folder.mkdir(exist_ok=True)
-    module = folder / f"{lab.name}.py"
-    module.write_text(notebooks.module_source(notebook), encoding="utf-8")
-    return module
+    converted = notebooks.convert(notebook, lab)
+    module = folder / converted.filename
+    module.write_text(converted.text, encoding="utf-8")
+    return module, converted
 
 
 def _inputs(lab: Lab) -> dict[str, Any]:
