@@ -122,3 +122,30 @@ def _wrapped(message: str, indent: str) -> list[str]:
             textwrap.wrap(paragraph, WIDTH, initial_indent=indent, subsequent_indent=indent)
         )
     return lines
+
+
+def html_table(results: Sequence[CheckResult]) -> str:
+    """The score table as HTML for notebooks, with every text from student code escaped."""
+    from html import escape
+
+    rows = []
+    for lab_name in _labs_in_order(results):
+        mine = [result for result in results if result.lab == lab_name]
+        title = labs.LABS[lab_name].title if lab_name in labs.LABS else ""
+        rows.append(
+            f'<tr><th colspan="3" style="text-align:left">{escape(lab_name)} {escape(title)}'
+            f"</th><th>{_score(mine)}</th></tr>"
+        )
+        for result in mine:
+            mark, colour = ("PASS", "green") if result.passed else ("FAIL", "firebrick")
+            message = "<br>".join(escape(line) for line in result.message.splitlines())
+            rows.append(
+                f'<tr><td style="color:{colour}">{mark}</td><td>{escape(result.category)}</td>'
+                f'<td style="text-align:left">{escape(result.description)}'
+                + (f"<br><small>{message}</small>" if message else "")
+                + f"</td><td>{_points(result.points)}/{_points(result.max_points)}</td></tr>"
+            )
+    rows.append(
+        f'<tr><th colspan="3" style="text-align:left">Total</th><th>{_score(results)}</th></tr>'
+    )
+    return "<table>\n" + "\n".join(rows) + "\n</table>"

@@ -1,14 +1,17 @@
-"""Grade one lab from inside a notebook, on the functions the notebook has defined.
+"""Grade one lab from inside a notebook, on the code the notebook has run.
 
-The functions are written out as a module and graded by ``labkit grade`` in a separate
-process, exactly as ``nox -s grade`` would grade them: the grader never runs them in the
-notebook's kernel.
+The module is rebuilt from the kernel's input history, in the order the cells ran, keeping the
+lab's functions and only what they need, as notebook grading does. It is graded by ``labkit
+grade`` in a separate process, exactly as ``nox -s grade`` would grade it: the grader never runs
+student code in the notebook's kernel. Messages point at ``In [N]``, the numbers Jupyter shows
+beside the cells that ran.
 
 Usage, in a notebook cell: ``check_your_work("cv3_mnist_cnn", globals())``
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import subprocess
@@ -18,16 +21,19 @@ import types
 from pathlib import Path
 from typing import Any
 
-from labkit import labs, report
+from labkit import labs, notebooks, report, sourcecode
 from labkit.handouts import EXERCISES, notebook_imports
+
+SHOWN_AS = "your notebook"
 
 
 def check_your_work(lab_name: str, namespace: dict[str, Any]) -> None:
-    """Print the lab's score table for the functions defined in ``namespace``."""
+    """Show the lab's score table for the code run in the notebook that ``namespace`` is."""
     lab = labs.get(lab_name)
+    module = module_source(lab, namespace)
     with tempfile.TemporaryDirectory(prefix="labkit-check-") as folder:
-        module = Path(folder) / f"{lab.name}.py"
-        module.write_text(module_source(lab, namespace), encoding="utf-8")
+        path = Path(folder) / module.filename
+        path.write_text(module.text, encoding="utf-8")
         results_file = Path(folder) / "results.json"
         finished = subprocess.run(
             [
@@ -36,7 +42,7 @@ def check_your_work(lab_name: str, namespace: dict[str, Any]) -> None:
                 "labkit.cli",
                 "grade",
                 "--submission",
-                str(module),
+                str(path),
                 "--lab",
                 lab.name,
                 "--results",
@@ -50,11 +56,31 @@ def check_your_work(lab_name: str, namespace: dict[str, Any]) -> None:
             print(finished.stdout[-3000:], finished.stderr[-3000:], sep="\n")
             return
         results = json.loads(results_file.read_text(encoding="utf-8"))
-    print(report.table(report.results_from_json(results)))
+    _show(
+        [
+            dataclasses.replace(result, message=module.locate(result.message))
+            for result in report.results_from_json(results)
+        ]
+    )
 
 
-def module_source(lab: labs.Lab, namespace: dict[str, Any]) -> str:
-    """A module with the lab's imports and every function the notebook defined itself."""
+def module_source(lab: labs.Lab, namespace: dict[str, Any]) -> sourcecode.Module:
+    """The lab module the notebook defines: from the kernel's input history where there is one,
+    else from the source of the functions in ``namespace``."""
+    history = namespace.get("In")
+    filename = f"{lab.name}.py"
+    if isinstance(history, list) and all(isinstance(cell, str) for cell in history):
+        cells = [
+            sourcecode.Cell(f"In [{number}]", source)
+            for number, source in enumerate(history)
+            if source.strip()  # In[0] is always empty
+        ]
+        return sourcecode.assemble(cells, notebooks.api_names(lab), filename, SHOWN_AS)
+    return sourcecode.Module(_functions_source(lab, namespace), filename, SHOWN_AS)
+
+
+def _functions_source(lab: labs.Lab, namespace: dict[str, Any]) -> str:
+    """The lab's imports and every function defined in ``namespace`` itself, by their source."""
     header = notebook_imports((EXERCISES / f"{lab.name}.py").read_text(encoding="utf-8"))
     parts = [header]
     for value in namespace.values():
@@ -66,3 +92,19 @@ def module_source(lab: labs.Lab, namespace: dict[str, Any]) -> str:
     if lab.class_names and "CLASS_NAMES" in namespace:
         parts.append(f"CLASS_NAMES = {list(namespace['CLASS_NAMES'])!r}")
     return "\n\n".join(parts) + "\n"
+
+
+def _show(results: list[report.CheckResult]) -> None:
+    """The score table: as HTML in a Jupyter kernel, as text anywhere else."""
+    text = report.table(results)
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        print(text)
+        return
+    shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        print(text)
+        return
+    display({"text/html": report.html_table(results), "text/plain": text}, raw=True)

@@ -121,7 +121,7 @@ class Module:
         located = position.sub(where, message).replace(self.filename, self.shown_as)
         missing = re.search(r"NameError: name '(\w+)' is not defined", located)
         if missing:
-            located += " " + self.explain(missing[1])
+            located = f"{located.rstrip('.')}. {self.explain(missing[1])}"
         return located
 
     def explain(self, name: str) -> str:
