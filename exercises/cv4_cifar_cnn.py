@@ -59,9 +59,12 @@ def compile_model(model: keras.Model) -> keras.Model:
 def plot_history(history: dict[str, list[float]]):
     """Plot accuracy and val_accuracy against the epoch and return the figure.
 
-    Label both axes and add a legend. `history` is `model.fit(...).history`.
+    Number the epochs from 1 and mark every point (marker="o"), so a single epoch shows.
+    Label both axes and add a legend; let matplotlib choose the y-range.
+    `history` is `model.fit(...).history`.
     """
     raise NotImplementedError(
-        "TODO: plt.plot(history['accuracy'], label='accuracy'), the same for val_accuracy, "
-        "then plt.xlabel, plt.ylabel and plt.legend(); return the figure"
+        "TODO: epochs = range(1, len(history['accuracy']) + 1); "
+        "plt.plot(epochs, history['accuracy'], marker='o', label='accuracy'), the same for "
+        "val_accuracy, then plt.xlabel, plt.ylabel and plt.legend(); return the figure"
     )

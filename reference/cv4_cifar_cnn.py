@@ -68,12 +68,13 @@ def compile_model(model: keras.Model) -> keras.Model:
 
 
 def plot_history(history: dict[str, list[float]]):
-    """Plot training and validation accuracy per epoch."""
+    """Plot training and validation accuracy per epoch, each epoch a visible point."""
+    epochs = range(1, len(history["accuracy"]) + 1)
     figure = plt.figure()
-    plt.plot(history["accuracy"], label="accuracy")
-    plt.plot(history["val_accuracy"], label="val_accuracy")
+    plt.plot(epochs, history["accuracy"], marker="o", label="accuracy")
+    plt.plot(epochs, history["val_accuracy"], marker="o", label="val_accuracy")
+    plt.xticks(epochs)
     plt.xlabel("Epoch")
     plt.ylabel("Accuracy")
-    plt.ylim([0.5, 1])
-    plt.legend(loc="lower right")
+    plt.legend()
     return figure
