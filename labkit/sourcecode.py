@@ -27,6 +27,8 @@ IPYTHON = "get_ipython"
 PYTHON_CELL_MAGICS = ("%%time", "%%timeit", "%%capture")
 FIRST_LINE_WIDTH = 60
 
+_Span = tuple[int, int, int, int]
+
 
 def definitions(text: str) -> dict[str, str]:
     """Source of each top-level function, class and simple assignment, by name, in order."""
@@ -99,9 +101,11 @@ class Module:
     filename: str  # what the module is written as
     shown_as: str  # what the student handed in, said in messages instead of ``filename``
     origins: list[Origin | None] = field(default_factory=list)  # by module line - 1
-    # Where each name is bound other than at the top level of a cell, for explanations.
-    nested: dict[str, list[tuple[Cell, str]]] = field(default_factory=dict)
+    # Where the cells bind each name, to explain a name the module lacks: at the top level of
+    # a cell, or inside a function or class ("inside settings()"); and the cells Python
+    # cannot read, which may bind anything.
     toplevel: dict[str, list[Cell]] = field(default_factory=dict)
+    nested: dict[str, list[tuple[Cell, str]]] = field(default_factory=dict)
     unreadable: list[tuple[Cell, SyntaxError]] = field(default_factory=list)
 
     def origin(self, line: int) -> Origin | None:
@@ -169,7 +173,7 @@ def assemble(cells: Sequence[Cell], roots: Iterable[str], filename: str, shown_a
 class _Statement:
     position: int
     cell: Cell
-    node: ast.stmt
+    span: _Span
     binds: set[str]  # module names it may (re)bind
     kills: set[str]  # those it surely replaces, so earlier bindings no longer matter
     now: set[str]  # names it reads as it runs
@@ -221,7 +225,14 @@ class _Slicer:
             now |= inner_now
             later |= inner_later
         statement = _Statement(
-            len(self.statements), cell, node, scope.stores, _kills(node), now, later, scope.star
+            len(self.statements),
+            cell,
+            _span(node),  # not the node: holding every cell's tree would only burden memory
+            scope.stores,
+            _kills(node),
+            now,
+            later,
+            scope.star,
         )
         self.statements.append(statement)
         for name, context in nested:
@@ -301,7 +312,7 @@ class _Slicer:
                 origins += [Origin(cell, number) for number in range(1, len(cell_lines) + 1)]
                 continue
             for statement in chosen:
-                first, segment = _statement_lines(cell_lines, statement.node)
+                first, segment = _statement_lines(cell_lines, statement.span)
                 lines += segment
                 origins += [Origin(cell, first + offset) for offset in range(len(segment))]
         self.result.text = "\n".join(lines) + "\n"
@@ -491,21 +502,27 @@ def _future(node: ast.stmt) -> bool:
     return isinstance(node, ast.ImportFrom) and node.module == "__future__"
 
 
-def _statement_lines(lines: list[str], node: ast.stmt) -> tuple[int, list[str]]:
-    """The first line number and the lines of a top-level statement, without its neighbours
-    on the same line (``a = 1; train()``)."""
+def _span(node: ast.stmt) -> _Span:
+    """Where a top-level statement starts and ends: line, column, end line, end column."""
     decorators = getattr(node, "decorator_list", [])
     first = min([node.lineno, *(decorator.lineno for decorator in decorators)])
     start = 0 if decorators else node.col_offset
-    segment = lines[first - 1 : node.end_lineno]
+    return first, start, node.end_lineno or node.lineno, node.end_col_offset or 0
+
+
+def _statement_lines(lines: list[str], span: _Span) -> tuple[int, list[str]]:
+    """The first line number and the lines of a top-level statement, without its neighbours
+    on the same line (``a = 1; train()``)."""
+    first, start, last, end = span
+    segment = lines[first - 1 : last]
     # ast's columns count UTF-8 bytes.
-    segment[-1] = segment[-1].encode()[: node.end_col_offset].decode(errors="ignore")
+    segment[-1] = segment[-1].encode()[:end].decode(errors="ignore")
     segment[0] = segment[0].encode()[start:].decode(errors="ignore")
     return first, segment
 
 
 def _text(lines: list[str], node: ast.stmt) -> str:
-    return "\n".join(_statement_lines(lines, node)[1])
+    return "\n".join(_statement_lines(lines, _span(node))[1])
 
 
 def _segment(text: str, node: ast.stmt) -> str:

@@ -184,7 +184,7 @@ def test_broken_graded_cell_names_its_cell(grade, tmp_path):
     cell.source = cell.source.replace("layers.Flatten(),", "layers.Flatten(,")
     write(tmp_path / "broken", notebook, "cv1_mnist_intro")
     graded = grade(tmp_path / "broken", "--lab", "cv1_mnist_intro")
-    message = graded.output("cv1_mnist_intro", "structure")
+    message = "\n".join(check["output"] for check in graded.checks("cv1_mnist_intro"))
     number = notebook.cells.index(cell) + 1
     assert f'of cell {number}, which starts "def build_model() -> keras.Model:")' in message
     assert "cv1_mnist_intro.ipynb could not be imported" in message
