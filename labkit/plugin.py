@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from labkit import datasets, labs, report, sandbox, submission
+from labkit import datasets, forkserver, labs, report, sandbox, submission
 from labkit.checks import CheckFailed
 from labkit.report import CheckResult
 
@@ -38,22 +38,34 @@ class GradingSession:
         self.results: list[CheckResult] = []
         self.started = time.monotonic()
         self._workdir: Path | None = None
+        self._server: forkserver.ForkServer | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._harvests: dict[str, Future[sandbox.Harvest]] = {}
+        self._shown: dict[str, set[str]] = {}
 
     def start(self, lab_names: Iterable[str]) -> None:
-        """Start harvesting ``lab_names`` in the background, at most one child per core."""
+        """Start harvesting ``lab_names`` in the background, all from one warm fork server."""
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         modules = submission.locate(self.path)
         if self._pool is None:
             self._workdir = Path(tempfile.mkdtemp(prefix="labkit-"))
-            self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
+            self._server = sandbox.start_server()
+            # Threads only wait on children; forked children are cheap, so all labs start at once.
+            self._pool = ThreadPoolExecutor(max_workers=len(labs.LABS))
         for name in lab_names:
             if name not in self._harvests:
                 lab = labs.get(name)
                 self._harvests[name] = self._pool.submit(
-                    sandbox.run, lab, modules[name], self._workdir, self.limits
+                    sandbox.run, lab, modules[name], self._workdir, self.limits, self._server
                 )
+
+    def once(self, lab_name: str, failure: CheckFailed) -> str:
+        """The failure's message the first time its causes show up in a lab, then one line."""
+        shown = self._shown.setdefault(lab_name, set())
+        if all(cause.message in shown for cause in failure.causes):
+            return report.BLOCKED + "; ".join(cause.short for cause in failure.causes)
+        shown.update(cause.message for cause in failure.causes)
+        return str(failure)
 
     def harvest(self, lab_name: str) -> sandbox.Harvest:
         self.start([lab_name])
@@ -62,6 +74,8 @@ class GradingSession:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._server is not None:
+            self._server.close()
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
 
@@ -124,7 +138,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    chosen = set(config.getoption("lab"))
+    chosen = _chosen_labs(config)
     if not chosen:
         return
     keep, drop = [], []
@@ -134,6 +148,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def _chosen_labs(config: pytest.Config) -> set[str]:
+    """The labs to grade: those named with --lab, or the one lab a single file is for."""
+    chosen = set(config.getoption("lab"))
+    path = config.stash[session_key].path
+    if not path.is_file():
+        return chosen
+    try:
+        lab_name = submission.lab_of(path)
+    except submission.SubmissionError as error:
+        raise pytest.UsageError(str(error)) from None
+    if chosen and lab_name not in chosen:
+        raise pytest.UsageError(
+            f"{path.name} is for {lab_name}, not {', '.join(sorted(chosen))}: "
+            "drop --lab, or pass the folder that holds the other labs"
+        )
+    return {lab_name}
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -189,7 +221,7 @@ def pytest_runtest_makereport(
     if report_.when == "call" or (report_.when == "setup" and not report_.passed):
         error = call.excinfo.value if call.excinfo else None
         if isinstance(error, CheckFailed):
-            message = str(error)
+            message = item.config.stash[session_key].once(lab_name, error)
             report_.longrepr = f"{lab_name}: {message}"
         elif error is not None:
             message = (

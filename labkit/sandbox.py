@@ -5,21 +5,17 @@ Usage: ``result = sandbox.run(lab, module_path, workdir, Limits())``
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import resource
 import signal
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from labkit import checks, datasets, harvest, notebooks
-from labkit.checks import CheckFailed
+from labkit import checks, datasets, forkserver, harvest, notebooks
+from labkit.checks import Cause, CheckFailed
 from labkit.labs import Lab
 
 # A fixed training history for plot_history(): distinct values make each line identifiable.
@@ -32,6 +28,8 @@ HISTORY = {
 PREPROCESS_SAMPLE = 64
 PLOT_SAMPLE = 30  # more than 25, so the grid must pick the first 25 itself
 MAX_FILE_BYTES = 256 * 2**20
+# Steps the child skips when an earlier one failed; the earlier failure is the root cause.
+DEPENDS_ON = {"compile_model": ("build_model",)}
 
 
 @dataclass(frozen=True)
@@ -72,21 +70,51 @@ class Harvest:
             return Step(harvest.ERROR, f"never ran: {self.problem}")
         return Step(harvest.SKIPPED, "never ran")
 
-    def require(self, name: str) -> None:
-        """Raise CheckFailed, saying what to fix, unless step ``name`` succeeded."""
+    def fault(self, name: str, dependencies: bool = True) -> Cause | None:
+        """Why step ``name`` did not succeed, as the root cause to tell the student, or None.
+
+        With ``dependencies``, a failed step that ``name`` needs is the cause.
+        """
         if self.module_path is None:
-            raise CheckFailed(f"not submitted: no {self.lab.name}.py was found")
+            return Cause(f"not submitted: no {self.lab.name}.py was found", "not submitted")
         outcome = self.step("import")
         if outcome.status != harvest.OK:
             if "import" not in self.steps and self.problem:
-                raise CheckFailed(self.problem)
-            raise CheckFailed(f"{self.module_path.name} could not be imported: {outcome.message}")
+                return Cause(self.problem, _first_clause(self.problem))
+            file = self.module_path.name
+            return Cause(
+                f"{file} could not be imported: {outcome.message}", f"{file} did not import"
+            )
+        for needed in DEPENDS_ON.get(name, ()) if dependencies else ():
+            cause = self.fault(needed)
+            if cause is not None:
+                return cause
         outcome = self.step(name)
         shown = name if name.isupper() else f"{name}()"
+        if outcome.status == harvest.OK:
+            return None
         if outcome.status == harvest.TODO:
-            raise CheckFailed(f"{shown} is still a TODO: {checks.todo_text(outcome.message)}")
-        if outcome.status != harvest.OK:
-            raise CheckFailed(f"{shown}: {outcome.message}")
+            return Cause(
+                f"{shown} is still a TODO: {checks.todo_text(outcome.message)}",
+                f"{shown} is still a TODO",
+            )
+        if outcome.status == harvest.SKIPPED and "does not define" in outcome.message:
+            return Cause(
+                f"{shown} is missing: define it, it is part of this lab's API",
+                f"{shown} is missing",
+            )
+        if name not in self.steps and self.problem:
+            return Cause(
+                f"The module's process stopped early: {self.problem}",
+                "the module's process stopped early",
+            )
+        return Cause(f"{shown}: {outcome.message}", f"{shown} failed")
+
+    def require(self, name: str) -> None:
+        """Raise CheckFailed, saying what to fix, unless step ``name`` succeeded."""
+        cause = self.fault(name)
+        if cause is not None:
+            raise CheckFailed(cause.message, causes=[cause])
 
     def file(self, name: str) -> Path:
         path = self.folder / name
@@ -95,8 +123,18 @@ class Harvest:
         return path
 
 
-def run(lab: Lab, module_path: Path | None, workdir: Path, limits: Limits) -> Harvest:
-    """Harvest ``module_path`` for ``lab`` in a child process; never raises for student faults."""
+def run(
+    lab: Lab,
+    module_path: Path | None,
+    workdir: Path,
+    limits: Limits,
+    server: forkserver.ForkServer | None = None,
+) -> Harvest:
+    """Harvest ``module_path`` for ``lab`` in a child process; never raises for student faults.
+
+    Pass the run's ``server`` to share one warm fork server between labs; without one, this
+    call starts and ends its own.
+    """
     folder = workdir / lab.name
     (folder / "scratch").mkdir(parents=True, exist_ok=True)
     result = Harvest(lab, module_path, folder, inputs=_inputs(lab))
@@ -112,7 +150,11 @@ def run(lab: Lab, module_path: Path | None, workdir: Path, limits: Limits) -> Ha
             return result
     np.savez(folder / harvest.INPUTS, **{k: v for k, v in result.inputs.items() if k != "history"})
     (folder / harvest.HISTORY).write_text(json.dumps(HISTORY), encoding="utf-8")
-    result.problem = _run_child(lab, module_path.resolve(), folder, limits)
+    if server is None:
+        with start_server() as own:
+            result.problem = _run_child(lab, module_path.resolve(), folder, limits, own)
+    else:
+        result.problem = _run_child(lab, module_path.resolve(), folder, limits, server)
     result.steps = _read_events(folder / harvest.EVENTS)
     if not result.problem and result.steps.get("harvest") != Step(harvest.OK):
         result.problem = "the process ended early: remove any exit(), quit() or os._exit() calls"
@@ -143,30 +185,38 @@ def _inputs(lab: Lab) -> dict[str, Any]:
     }
 
 
-def _run_child(lab: Lab, module_path: Path, folder: Path, limits: Limits) -> str:
+def start_server() -> forkserver.ForkServer:
+    """A fork server for harvest children, with the environment they get."""
+    return forkserver.ForkServer(_child_environment())
+
+
+def _run_child(
+    lab: Lab, module_path: Path, folder: Path, limits: Limits, server: forkserver.ForkServer
+) -> str:
     """Run the harvest child; return what went wrong with the process, or ''."""
-    command = [sys.executable, "-m", "labkit.harvest", lab.name, str(module_path), str(folder)]
-    with (folder / harvest.OUTPUT).open("wb") as output:
-        child = subprocess.Popen(
-            command,
-            cwd=folder / "scratch",
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=_child_environment(),
-            start_new_session=True,  # its own process group, so a timeout kills all it started
-            preexec_fn=lambda: _apply_limits(limits),
-        )
-        try:
-            code = child.wait(timeout=limits.seconds)
-        except subprocess.TimeoutExpired:
+    child = server.start(
+        {
+            "lab": lab.name,
+            "module": str(module_path),
+            "folder": str(folder),
+            "scratch": str(folder / "scratch"),
+            "output": str(folder / harvest.OUTPUT),
+            "memory_bytes": limits.memory_bytes,
+            "cpu_seconds": int(limits.seconds * 2) + 1,
+            "file_bytes": MAX_FILE_BYTES,
+        }
+    )
+    try:
+        if not child.wait(limits.seconds):
             return (
                 f"timed out after {limits.seconds:g} s: look for an endless loop, or for "
                 "training or downloading at import time"
             )
-        finally:
-            _kill_group(child)  # whatever the child left running
-    return _explain_exit(code, limits)
+    finally:
+        child.kill()  # whatever the child left running
+    if child.pid is None:
+        return "the grader's helper process stopped before it could run this lab"
+    return _explain_exit(child.code, limits)
 
 
 def _child_environment() -> dict[str, str]:
@@ -181,21 +231,9 @@ def _child_environment() -> dict[str, str]:
     return env
 
 
-def _apply_limits(limits: Limits) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    cpu = int(limits.seconds * 2) + 1
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-
-
-def _kill_group(child: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(child.pid, signal.SIGKILL)
-    child.wait()
-
-
-def _explain_exit(code: int, limits: Limits) -> str:
+def _explain_exit(code: int | None, limits: Limits) -> str:
+    if code is None:
+        return "ended, but how is unknown: the grader's helper process was stopped meanwhile"
     if code == 0:
         return ""
     if code == -signal.SIGKILL:
@@ -220,3 +258,8 @@ def _read_events(path: Path) -> dict[str, Step]:
         except (ValueError, KeyError, TypeError):
             continue  # a line the submission scribbled over; the steps it hid read as missing
     return steps
+
+
+def _first_clause(message: str) -> str:
+    """'timed out after 8 s' out of 'timed out after 8 s: look for an endless loop'."""
+    return message.split(":", 1)[0].strip()

@@ -1,0 +1,277 @@
+"""A warm process that forks one harvest child per lab, so TensorFlow is imported once per run.
+
+Importing TensorFlow takes seconds; forking a process that already has it takes a fraction
+of one. The server imports what every harvest needs, then reads requests as JSON lines on
+stdin and answers on stdout: ``{"id": ..., "pid": N}`` when a child starts and
+``{"id": ..., "exit": CODE}`` when it ends (a negative code is the signal that ended it).
+Each child runs in its own session, with its own limits, and never returns to the server's
+code. The server itself never runs student code, and forks before TensorFlow starts any
+threads of its own.
+
+Usage, in the grader::
+
+    with ForkServer(environment) as server:
+        child = server.start({"lab": ..., "module": ..., "folder": ..., ...})
+        finished = child.wait(seconds)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+POLL_SECONDS = 0.05
+MAX_FD = 65536
+EXIT_CRASHED = 70  # the harvest itself raised, which it never should
+
+
+STARTUP_SECONDS = 300.0  # importing TensorFlow on a slow laptop, under load
+
+
+@dataclass
+class Child:
+    """One forked harvest child, as the grader sees it: its process group and how it ended."""
+
+    server: ForkServer
+    started: threading.Event = field(default_factory=threading.Event)
+    ended: threading.Event = field(default_factory=threading.Event)
+    pid: int | None = None
+    code: int | None = None  # None when it is unknown how the child ended
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` after the start for the child to end; False on a timeout."""
+        if not self.started.wait(STARTUP_SECONDS) or self.pid is None:
+            return True  # never started: the server is gone, and ``code`` stays None
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.ended.wait(POLL_SECONDS):
+                if self.code is not None or not self._group_alive():
+                    return True
+                time.sleep(POLL_SECONDS)
+        return False
+
+    def kill(self) -> None:
+        """End the child and everything it started."""
+        if self.pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+
+    def _group_alive(self) -> bool:
+        # Only asked once the server has died and can no longer report the exit itself.
+        try:
+            os.killpg(self.pid or 0, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+class ForkServer:
+    """The grader's end of a fork server process."""
+
+    def __init__(self, environment: dict[str, str]) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "labkit.forkserver"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=environment,
+            start_new_session=True,  # Ctrl-C in the terminal reaches the grader, not the server
+        )
+        self._lock = threading.Lock()
+        self._children: dict[str, Child] = {}
+        self._next_id = 0
+        self.alive = True
+        self._reader = threading.Thread(target=self._read_replies, daemon=True)
+        self._reader.start()
+
+    def __enter__(self) -> ForkServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def start(self, request: dict[str, Any]) -> Child:
+        """Ask for a child that harvests ``request``; returns at once."""
+        with self._lock:
+            self._next_id += 1
+            request_id = str(self._next_id)
+            child = Child(self)
+            self._children[request_id] = child
+            if self.alive:
+                try:
+                    line = json.dumps({**request, "id": request_id}) + "\n"
+                    assert self._process.stdin is not None
+                    self._process.stdin.write(line.encode())
+                    self._process.stdin.flush()
+                    return child
+                except OSError:
+                    self.alive = False
+            child.started.set()
+            child.ended.set()
+            return child
+
+    def close(self) -> None:
+        """End the server and any child still running."""
+        with self._lock:
+            children = list(self._children.values())
+        for child in children:
+            child.kill()
+        with contextlib.suppress(OSError):
+            if self._process.stdin is not None:
+                self._process.stdin.close()
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._reader.join(timeout=5)
+
+    def _read_replies(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            try:
+                reply = json.loads(line)
+                child = self._children.get(str(reply.get("id")))
+            except (ValueError, AttributeError):
+                continue
+            if child is None:
+                continue
+            if "pid" in reply:
+                child.pid = int(reply["pid"])
+                child.started.set()
+            elif "exit" in reply:
+                child.code = int(reply["exit"])
+                child.ended.set()
+        with self._lock:
+            self.alive = False
+            for child in self._children.values():
+                child.started.set()
+                child.ended.set()
+
+
+def preload() -> None:
+    """Import what a harvest uses, without starting TensorFlow's runtime."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import keras  # noqa: F401
+    import matplotlib.pyplot
+    import numpy  # noqa: F401
+    import tensorflow as tf
+
+    tf.keras.layers  # noqa: B018  -- resolve the lazy `tensorflow.keras` alias once, here
+
+    from labkit import figures, harvest  # noqa: F401
+
+
+def serve(requests: int, replies: int) -> None:
+    """Fork a child per request until ``requests`` closes; then end every child still running."""
+    children: dict[int, str] = {}
+    pending = b""
+    while True:
+        readable, _, _ = select.select([requests], [], [], POLL_SECONDS)
+        if readable:
+            chunk = os.read(requests, 65536)
+            if not chunk:
+                break
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                if line.strip():
+                    request = json.loads(line)
+                    pid = _fork(request)
+                    children[pid] = request["id"]
+                    _reply(replies, {"id": request["id"], "pid": pid})
+        _reap(children, replies)
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def _fork(request: dict[str, Any]) -> int:
+    pid = os.fork()
+    if pid == 0:
+        _become_child(request)  # never returns
+    return pid
+
+
+def _become_child(request: dict[str, Any]) -> None:
+    code = EXIT_CRASHED
+    try:
+        os.setsid()  # its own process group, so ending the lab ends all it started
+        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+            signal.signal(number, signal.SIG_DFL)
+        _limit(request)
+        _redirect(request["output"])
+        os.closerange(3, MAX_FD)  # the server's pipes: a child must not answer for the server
+        os.chdir(request["scratch"])
+        from labkit import harvest
+
+        harvest.harvest(request["lab"], Path(request["module"]), Path(request["folder"]))
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _limit(request: dict[str, Any]) -> None:
+    memory, cpu, file_bytes = request["memory_bytes"], request["cpu_seconds"], request["file_bytes"]
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+
+
+def _redirect(output: str) -> None:
+    null = os.open(os.devnull, os.O_RDONLY)
+    log = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(null)
+    os.close(log)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+
+
+def _reap(children: dict[int, str], replies: int) -> None:
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        request_id = children.pop(pid, None)
+        if request_id is not None:
+            _reply(replies, {"id": request_id, "exit": os.waitstatus_to_exitcode(status)})
+
+
+def _reply(replies: int, message: dict[str, Any]) -> None:
+    os.write(replies, (json.dumps(message) + "\n").encode())
+
+
+def main() -> None:
+    # Ctrl-C belongs to the grader, which ends this server when it is done.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    replies = os.dup(1)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # stray prints must not corrupt the replies
+    preload()
+    _reply(replies, {"id": "", "ready": True})
+    serve(0, replies)
+
+
+if __name__ == "__main__":
+    main()
