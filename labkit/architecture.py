@@ -49,7 +49,8 @@ def load(path: Path) -> Any:
         raise CheckFailed(
             f"the grader could not load your model safely ({type(error).__name__}: "
             f"{_first_line(error)}). Use only built-in Keras layers; Lambda layers and "
-            "custom classes are not allowed."
+            "custom classes are not allowed.",
+            short="the grader could not load your model",
         ) from None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,10 +26,29 @@ ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "
 SPARSE_CROSSENTROPY = "sparsecategoricalcrossentropy"
 ACCURACY_METRICS = {"accuracy", "acc", "sparsecategoricalaccuracy"}
 RAW_ACCURACY = "keras.metrics.accuracy"  # the Accuracy class, unlike the string
+# A trained model's loss must end below this fraction of ln(classes), the loss of guessing.
+CHANCE_FRACTION = 0.9
 
 
 class CheckFailed(AssertionError):
-    """A check did not pass; the message is written for the student."""
+    """A check did not pass; the message is written for the student.
+
+    ``causes`` are the faults behind it, each a full message and a short name for it: when a
+    later check of the same lab fails for a cause already shown, the report names it as
+    ``blocked: SHORT`` instead of repeating it.
+    """
+
+    def __init__(self, message: str, short: str = "", causes: Sequence[Cause] = ()) -> None:
+        super().__init__(message)
+        self.causes: tuple[Cause, ...] = tuple(causes) or (Cause(message, short or message),)
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One root cause of failing checks: what to tell the student, and what to call it after."""
+
+    message: str
+    short: str
 
 
 # -- structure, shapes, params ----------------------------------------------------------
@@ -226,28 +246,35 @@ def compiled(settings: CompileSettings | None, found: Sequence[FoundLayer]) -> N
 # -- training and accuracy --------------------------------------------------------------
 
 
-def training(result: TrainingResult) -> str:
-    """The loss stays finite and falls while the grader trains the model."""
+def training(result: TrainingResult, lab: Lab) -> str:
+    """The loss stays finite and ends clearly below chance level while the grader trains."""
     if result.error:
-        raise CheckFailed(f"The grader could not train your model: {result.error}")
+        raise _untrainable(result)
     losses = [result.initial_loss, *result.losses]
     if not all(math.isfinite(loss) for loss in losses):
         raise CheckFailed(
             f"The loss became {_format_losses(losses)} during training: it must stay finite. "
             "Check the learning rate, the initializers and the loss function."
         )
-    if result.losses[-1] >= result.initial_loss:
+    classes = lab.layers[-1].output_shape[-1]
+    chance = math.log(classes)
+    if result.losses[-1] > CHANCE_FRACTION * chance:
         raise CheckFailed(
-            f"The loss did not fall while training ({_format_losses(losses)}): check the "
-            "optimizer, its learning rate and the output layer."
+            f"The loss ended at {result.losses[-1]:.3f} ({_format_losses(losses)}), no better "
+            f"than guessing: a model that gives all {classes} classes the same chance scores "
+            f"ln({classes}) = {chance:.3f}. Check the output layer, the loss and the optimizer's "
+            "learning rate."
         )
-    return f"loss fell from {result.initial_loss:.3f} to {result.losses[-1]:.3f}"
+    return (
+        f"loss fell from {result.initial_loss:.3f} to {result.losses[-1]:.3f} "
+        f"(guessing scores {chance:.3f})"
+    )
 
 
 def accuracy(result: TrainingResult, lab: Lab) -> str:
     """Test accuracy after the grader's fixed training run reaches the lab's threshold."""
     if result.error:
-        raise CheckFailed(f"The grader could not train your model: {result.error}")
+        raise _untrainable(result)
     recipe = lab.training
     measured = (
         f"test accuracy {result.accuracy:.3f} after {recipe.epochs} epochs on "
@@ -259,6 +286,13 @@ def accuracy(result: TrainingResult, lab: Lab) -> str:
             "compile and training results above."
         )
     return measured
+
+
+def _untrainable(result: TrainingResult) -> CheckFailed:
+    return CheckFailed(
+        f"The grader could not train your model: {result.error}",
+        short="the grader could not train your model",
+    )
 
 
 def _format_losses(losses: Sequence[float]) -> str:
@@ -432,21 +466,26 @@ def submission(harvest: Harvest) -> None:
 
     lab = harvest.lab
     harvest.require("import")
-    problems = []
+    causes: list[Cause] = []
     names = [*lab.functions, "CLASS_NAMES"] if lab.class_names else lab.functions
     for name in names:
         outcome = harvest.step(name)
-        shown = name if name == "CLASS_NAMES" else f"{name}()"
-        if outcome.status == steps.TODO:
-            problems.append(f"{shown} is still a TODO: {todo_text(outcome.message)}")
-        elif outcome.status == steps.SKIPPED and "does not define" in outcome.message:
-            problems.append(f"{shown} is missing: define it, it is part of this lab's API")
-        elif outcome.status == steps.ERROR and name == "CLASS_NAMES" and name in harvest.steps:
-            problems.append(outcome.message)
+        unfinished = outcome.status == steps.TODO or (
+            outcome.status == steps.SKIPPED and "does not define" in outcome.message
+        )
+        broken_names = name == "CLASS_NAMES" and name in harvest.steps
+        if unfinished or (outcome.status == steps.ERROR and broken_names):
+            causes.append(harvest.fault(name, dependencies=False))
     if harvest.problem:
-        problems.append(f"The module's process stopped early: {harvest.problem}")
-    if problems:
-        raise CheckFailed("\n".join(problems))
+        causes.append(
+            Cause(
+                f"The module's process stopped early: {harvest.problem}",
+                "the module's process stopped early",
+            )
+        )
+    causes = list(dict.fromkeys(cause for cause in causes if cause is not None))
+    if causes:
+        raise CheckFailed("\n".join(cause.message for cause in causes), causes=causes)
 
 
 def todo_text(message: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from labkit import labs
 
 WIDTH = 88
+BLOCKED = "blocked: "  # how a check that failed for a cause shown above begins its message
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,21 @@ def table(results: Sequence[CheckResult]) -> str:
                 lines.extend(_wrapped(result.message, indent=" " * 8))
         lines.append("")
     lines.append(_row("Total", _score(results)))
+    lines.append(verdict(results))
     return "\n".join(lines)
+
+
+def verdict(results: Sequence[CheckResult]) -> str:
+    """One line in the student's terms: what there is to fix, not how many tests errored."""
+    failed = [result for result in results if not result.passed]
+    if not failed:
+        return f"All {len(results)} checks passed."
+    blocked = sum(result.message.startswith(BLOCKED) for result in failed)
+    faults = len(failed) - blocked
+    line = f"{faults} failed {'check' if faults == 1 else 'checks'} to fix first"
+    if blocked:
+        line += f"; {blocked} more {'is' if blocked == 1 else 'are'} blocked until then"
+    return line + "."
 
 
 def results_json(results: Sequence[CheckResult], seconds: float) -> dict[str, Any]:

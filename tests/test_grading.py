@@ -39,7 +39,8 @@ def test_untouched_stubs_score_zero_with_their_todos(grade):
         for function in labs.get(name).functions:
             assert f"{function}() is still a TODO" in submission
     assert "CLASS_NAMES is still a TODO" in graded.output("cv4_cifar_cnn", "submission")
-    assert "divide by 255.0" in graded.output("cv3_mnist_cnn", "preprocess")
+    assert "divide by 255.0" in graded.output("cv3_mnist_cnn", "submission")
+    assert graded.output("cv3_mnist_cnn", "preprocess") == "blocked: preprocess() is still a TODO"
     assert "Traceback" not in graded.run.stdout.str()
 
 
@@ -54,10 +55,22 @@ def test_equivalent_solutions_score_full_marks(grade):
 
 def test_one_lab_file_grades_only_that_lab(grade):
     graded = grade(REFERENCE / "cv3_mnist_cnn.py")
-    assert graded.score("cv3_mnist_cnn") == (10, 10)
-    for name in ("cv1_mnist_intro", "cv2_fashion_mnist_intro", "cv4_cifar_cnn"):
-        assert graded.score(name)[0] == 0
-        assert "not submitted" in graded.output(name, "submission")
+    assert {test["tags"][0] for test in graded.results["tests"]} == {"cv3_mnist_cnn"}
+    assert graded.results["score"] == graded.results["max_score"] == 10
+    graded.run.assert_outcomes(passed=8)
+
+
+def test_each_root_cause_is_told_once_per_lab(grade):
+    graded = grade(EXERCISES / "cv4_cifar_cnn.py")
+    outputs = [test["output"] for test in graded.results["tests"]]
+    told = [line for output in outputs for line in output.splitlines()]
+    causes = [line for line in told if not line.startswith("blocked: ")]
+    assert len(causes) == len(set(causes)) == 6, causes
+    assert sum("build_model() is still a TODO" in output for output in outputs) == 7
+    assert sum("return keras.Sequential" in output for output in outputs) == 1
+    blocked = {test["tags"][1]: test["output"] for test in graded.results["tests"][1:]}
+    assert blocked["shapes"] == "blocked: build_model() is still a TODO"
+    assert graded.results["score"] == 0
 
 
 def test_lab_option_limits_grading(grade):
