@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from keras import layers
 
-from labkit import architecture, checks, labs
+from labkit import architecture, checks, labs, training
 from labkit.checks import CheckFailed
+from labkit.training import TrainingResult
 
 CV3 = labs.get("cv3_mnist_cnn")
 
@@ -253,3 +254,39 @@ def test_preprocess_check_names_the_fix():
         checks.preprocess(images / 255.0, images, CV3)
     with pytest.raises(CheckFailed, match="expected floats"):
         checks.preprocess(images, images, labs.get("cv1_mnist_intro"))
+
+
+@pytest.mark.parametrize(
+    ("result", "message"),
+    [
+        (TrainingResult(2.36, [0.68, 0.29, 0.21], 0.88), "loss fell from 2.360 to 0.210"),
+        (TrainingResult(8.906, [2.4, 2.303], 0.1), "no better than guessing"),
+        (TrainingResult(2.31, [2.25, 2.1], 0.2), "no better than guessing"),
+        (TrainingResult(2.3, [1.9, float("nan")], 0.1), "it must stay finite"),
+        (TrainingResult(error="ValueError: shapes differ"), "could not train your model"),
+    ],
+)
+def test_training_check_wants_a_loss_clearly_below_chance(result, message):
+    try:
+        verdict = checks.training(result, CV3)
+    except CheckFailed as failure:
+        verdict = str(failure)
+    assert message in verdict
+
+
+def test_logits_scored_as_probabilities_train_no_better_than_guessing(tmp_path):
+    """A real run: Dense(10) logits with from_logits=False sits at ln(10) and fails training."""
+    cv1 = labs.get("cv1_mnist_intro")
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28)),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu"),
+            layers.Dense(10),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.save(tmp_path / "compiled.keras")
+    result = training.train(tmp_path / "compiled.keras", cv1, verbose=0)
+    with pytest.raises(CheckFailed, match="no better than guessing"):
+        checks.training(result, cv1)
