@@ -6,18 +6,28 @@ Usage: ``labkit grade [--submission PATH] [--lab NAME] [--results FILE]``
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
-from labkit import labs, sandbox, submission
+from labkit import labs, report, sandbox, submission
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
-    return args.run(args, parser)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # Errors belong to the command the student typed, so its usage is what they see.
+        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args.run(args, args.parser)
 
 
 def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -26,11 +36,40 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     try:
         submission.locate(args.submission)
+        if args.submission.is_file():
+            submission.lab_of(args.submission)
     except submission.SubmissionError as error:
         parser.error(str(error))
     graders = _graders_folder(args.graders)
     if graders is None:
         parser.error("no graders/ folder found: run this from the labkit folder or pass --graders")
+    with tempfile.TemporaryDirectory(prefix="labkit-grade-") as folder:
+        results_file = Path(folder) / "results.json"
+        pytest_args = [*_pytest_args(args, graders), "--results", str(results_file)]
+        if args.verbose:
+            code = pytest.main(pytest_args)
+        else:
+            with _captured_output() as captured:
+                code = pytest.main(pytest_args)
+        if not results_file.is_file():
+            if not args.verbose:
+                _explain(captured.read(), code)
+            return EXIT_USAGE if code == pytest.ExitCode.USAGE_ERROR else int(code)
+        results = json.loads(results_file.read_text(encoding="utf-8"))
+        print(report.table(report.results_from_json(results)))
+        if args.results:
+            _write_atomically(args.results, results_file)
+            print(f"results written to {args.results}")
+    if code == pytest.ExitCode.OK:
+        return EXIT_PASSED
+    if code == pytest.ExitCode.TESTS_FAILED:
+        return EXIT_FAILED
+    if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
+        return EXIT_USAGE
+    return int(code)
+
+
+def _pytest_args(args: argparse.Namespace, graders: Path) -> list[str]:
     pytest_args = [
         str(graders),
         "--submission",
@@ -39,28 +78,57 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         str(args.time_limit),
         "--memory-limit",
         str(args.memory_limit),
-        "--quiet",
-        "--no-header",
-        # The score table replaces pytest's failure reports, short summary and warnings.
-        "--tb=no",
-        "-rN",
-        "-p",
-        "no:warnings",
         "-p",
         "no:cacheprovider",
     ]
+    if not args.verbose:
+        pytest_args += ["--quiet", "--no-header", "--tb=no", "-p", "no:warnings"]
     for name in args.lab:
         pytest_args += ["--lab", name]
-    if args.results:
-        pytest_args += ["--results", str(args.results)]
-    code = pytest.main(pytest_args)
-    if code == pytest.ExitCode.OK:
-        return EXIT_PASSED
-    if code == pytest.ExitCode.TESTS_FAILED:
-        return EXIT_FAILED
-    if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
-        return EXIT_USAGE
-    return int(code)
+    return pytest_args
+
+
+class _Captured:
+    def __init__(self, sink: IO[bytes]) -> None:
+        self._sink = sink
+
+    def read(self) -> str:
+        self._sink.seek(0)
+        return self._sink.read().decode("utf-8", errors="replace")
+
+
+@contextlib.contextmanager
+def _captured_output() -> Iterator[_Captured]:
+    """Send everything written to stdout and stderr, TensorFlow's C++ logs included, aside."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield _Captured(sink)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def _explain(output: str, code: int) -> None:
+    """Show why grading stopped before any check ran: pytest's errors, not TensorFlow's logs."""
+    errors = [line for line in output.splitlines() if line.startswith(("ERROR", "E   "))]
+    print("\n".join(errors) if errors else output[-3000:], file=sys.stderr)
+    print(f"grading stopped before any check ran (pytest exit code {code})", file=sys.stderr)
+
+
+def _write_atomically(target: Path, source: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    shutil.copyfile(source, partial)
+    os.replace(partial, target)
 
 
 def handouts(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -114,7 +182,12 @@ def _parser() -> argparse.ArgumentParser:
         default=sandbox.Limits.memory_bytes / 2**30,
         help="GiB per lab's submission process",
     )
-    grading.set_defaults(run=grade)
+    grading.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show pytest's and TensorFlow's own output as well as the score table",
+    )
+    grading.set_defaults(run=grade, parser=grading)
     building = commands.add_parser("handouts", help="build the lab notebooks and HTML pages")
     building.add_argument("--out", type=Path, default=Path("build/handouts"), help="output folder")
     building.add_argument(
@@ -126,7 +199,7 @@ def _parser() -> argparse.ArgumentParser:
     building.add_argument(
         "--no-run", action="store_true", help="do not execute the solution notebooks"
     )
-    building.set_defaults(run=handouts)
+    building.set_defaults(run=handouts, parser=building)
     return parser
 
 
