@@ -29,15 +29,27 @@ def load(name: str) -> tuple[Split, Split]:
     return _load_cached(name, os.environ.get(DATA_ENV, ""))
 
 
+def local(name: str) -> tuple[Split, Split] | None:
+    """The dataset from ``$LABKIT_DATA``, or None when that folder does not hold it."""
+    folder = os.environ.get(DATA_ENV, "")
+    return _load_cached(name, folder) if _local_path(name, folder) else None
+
+
+def _local_path(name: str, folder: str) -> Path | None:
+    path = Path(folder) / f"{name}.npz" if folder else None
+    return path if path is not None and path.is_file() else None
+
+
 @functools.lru_cache(maxsize=len(NAMES))
 def _load_cached(name: str, folder: str) -> tuple[Split, Split]:
-    local = Path(folder) / f"{name}.npz" if folder else None
-    if local is not None and local.is_file():
-        return _read_npz(local)
+    path = _local_path(name, folder)
+    if path is not None:
+        return _read_npz(path)
     try:
         return _download(name)
     except Exception as error:
-        raise DatasetUnavailable(_advice(name, local, error)) from error
+        expected = Path(folder) / f"{name}.npz" if folder else None
+        raise DatasetUnavailable(_advice(name, expected, error)) from error
 
 
 def _read_npz(path: Path) -> tuple[Split, Split]:

@@ -59,3 +59,17 @@ def test_grader_keeps_its_own_copy_of_the_inputs(tmp_path):
     )
     result = run(tmp_path, source)
     assert result.inputs["preprocess_images"].max() > 0
+
+
+def test_keras_datasets_read_the_graders_copy(tmp_path):
+    """Notebook code loads data with keras.datasets; the child serves it without a download."""
+    source = (
+        "from tensorflow import keras\n"
+        "(train_images, _), _ = keras.datasets.mnist.load_data()\n"
+        "def preprocess(images):\n"
+        "    assert images.shape[1:] == train_images.shape[1:]\n"
+        "    return images / 255.0\n"
+    )
+    result = run(tmp_path, source)
+    assert result.step("import").status == harvest.OK, result.step("import").message
+    assert result.step("preprocess").status == harvest.OK
