@@ -10,7 +10,6 @@ Usage: ``labkit handouts --out build/handouts --epochs 1``
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,7 +145,6 @@ def execute(notebook: nbformat.NotebookNode, workdir: Path, epochs: int | None) 
 
     if epochs is not None:
         SetParameters(values={"EPOCHS": epochs}).preprocess(notebook, {})
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     ExecutePreprocessor(timeout=1800, kernel_name="python3", record_timing=False).preprocess(
         notebook, {"metadata": {"path": str(workdir)}}
     )

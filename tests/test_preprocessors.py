@@ -41,23 +41,22 @@ def test_set_parameters_rewrites_the_tagged_cell():
         SetParameters(values={"LR": 0.1}).preprocess(notebook(parameters), {})
 
 
-def test_stable_outputs_drops_timings_and_tensorflow_logs():
+def test_stable_outputs_drops_timings_and_keeps_everything_else():
     cell = new_code_cell("model.fit(...)")
+    warning = "I0000 00:00:1795659040.994736 3110 port.cc:153] oneDNN custom operations\n"
     cell.outputs = [
         new_output(
             "stream", name="stdout", text="Epoch 1/2\n157/157 - 3s - 18ms/step - loss: 0.5\n"
         ),
-        new_output(
-            "stream",
-            name="stderr",
-            text="I0000 00:00:1795659040.994736 3110 port.cc:153] oneDNN custom operations\n",
-        ),
+        # What students would see stays, so a noisy notebook shows in the build.
+        new_output("stream", name="stderr", text=warning),
         new_output("stream", name="stdout", text="313/313 - 1s - accuracy: 0.9\n"),
     ]
     cell.metadata["execution"] = {"iopub.execute_input": "2026-11-26T02:00:00"}
     result, _ = StableOutputs().preprocess(notebook(cell), {})
     assert [output.text for output in result.cells[0].outputs] == [
         "Epoch 1/2\n157/157 - loss: 0.5\n",
+        warning,
         "313/313 - accuracy: 0.9\n",
     ]
     assert "execution" not in result.cells[0].metadata
