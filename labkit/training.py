@@ -6,6 +6,7 @@ Usage: ``result = training.train(compiled_path, lab)``
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ class TrainingResult:
     losses: list[float] = field(default_factory=list)
     accuracy: float = math.nan
     error: str = ""
+    fit_seconds: float = 0.0  # model.fit alone, first-epoch tracing included
 
 
 def make_deterministic() -> None:
@@ -90,14 +92,17 @@ def _fit(model: Any, loss: Any, lab: Lab, seed: int, verbose: int) -> TrainingRe
         sample = slice(0, INITIAL_LOSS_SAMPLE)
         initial = _mean_loss(loss, y_train[sample], _outputs(model, x_train[sample]))
         keras.utils.set_random_seed(seed)
+        started = time.perf_counter()
         history = model.fit(
             x_train, y_train, epochs=recipe.epochs, batch_size=recipe.batch_size, verbose=verbose
         )
+        fit_seconds = time.perf_counter() - started
         predictions = _outputs(model, x_test)
     except Exception as error:
         return TrainingResult(error=_summary(error))
     accuracy = float(np.mean(np.argmax(predictions, axis=-1) == y_test))
-    return TrainingResult(initial, [float(loss) for loss in history.history["loss"]], accuracy)
+    losses = [float(loss) for loss in history.history["loss"]]
+    return TrainingResult(initial, losses, accuracy, fit_seconds=fit_seconds)
 
 
 def _outputs(model: Any, images: np.ndarray) -> np.ndarray:
