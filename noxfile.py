@@ -45,10 +45,17 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
-def benchmark(session: nox.Session) -> None:
-    """Measure the reference's accuracy over seeds (for thresholds) and the grading time."""
+def bench(session: nox.Session) -> None:
+    """Print where grading time goes, per lab and for whole runs, against a bare TF import."""
     session.install("-e", ".")
-    session.run("python", "-m", "labkit.benchmark", *session.posargs, env=data_env())
+    session.run("python", "-m", "labkit.bench", *session.posargs, env=data_env())
+
+
+@nox.session
+def calibrate(session: nox.Session) -> None:
+    """Train the reference and the mistake variants over seeds: thresholds and their margins."""
+    session.install("-e", ".")
+    session.run("python", "-m", "labkit.calibrate", *session.posargs, env=data_env())
 
 
 @nox.session

@@ -14,7 +14,6 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 from labkit import labs, report, sandbox, submission
 
@@ -28,6 +27,14 @@ def main(argv: list[str] | None = None) -> int:
         # Errors belong to the command the student typed, so its usage is what they see.
         args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     return args.run(args, args.parser)
+
+
+def run() -> None:
+    """The ``labkit`` program: ``main``, then exit without TensorFlow's second of teardown."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # everything is written; interpreter teardown would only cost time
 
 
 def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -53,7 +60,7 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 code = pytest.main(pytest_args)
         if not results_file.is_file():
             if not args.verbose:
-                _explain(captured.read(), code)
+                _explain(captured.text, code)
             return EXIT_USAGE if code == pytest.ExitCode.USAGE_ERROR else int(code)
         results = json.loads(results_file.read_text(encoding="utf-8"))
         print(report.table(report.results_from_json(results)))
@@ -89,12 +96,9 @@ def _pytest_args(args: argparse.Namespace, graders: Path) -> list[str]:
 
 
 class _Captured:
-    def __init__(self, sink: IO[bytes]) -> None:
-        self._sink = sink
+    """What a block wrote to stdout and stderr, readable once the block has ended."""
 
-    def read(self) -> str:
-        self._sink.seek(0)
-        return self._sink.read().decode("utf-8", errors="replace")
+    text = ""
 
 
 @contextlib.contextmanager
@@ -103,11 +107,12 @@ def _captured_output() -> Iterator[_Captured]:
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
+    captured = _Captured()
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 1)
         os.dup2(sink.fileno(), 2)
         try:
-            yield _Captured(sink)
+            yield captured
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -115,6 +120,8 @@ def _captured_output() -> Iterator[_Captured]:
             os.dup2(saved[1], 2)
             os.close(saved[0])
             os.close(saved[1])
+            sink.seek(0)
+            captured.text = sink.read().decode("utf-8", errors="replace")
 
 
 def _explain(output: str, code: int) -> None:
@@ -204,4 +211,4 @@ def _parser() -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

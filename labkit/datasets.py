@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,8 @@ NAMES = ("mnist", "fashion_mnist", "cifar10")
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
 Split = tuple[np.ndarray, np.ndarray]
+# Harvests of several labs may ask for one dataset at once; it is read from disk once.
+_LOADING = threading.Lock()
 
 
 class DatasetUnavailable(RuntimeError):
@@ -26,13 +29,17 @@ def load(name: str) -> tuple[Split, Split]:
     """Return ``(x_train, y_train), (x_test, y_test)`` as uint8 arrays, like Keras does."""
     if name not in NAMES:
         raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(NAMES)}")
-    return _load_cached(name, os.environ.get(DATA_ENV, ""))
+    with _LOADING:
+        return _load_cached(name, os.environ.get(DATA_ENV, ""))
 
 
 def local(name: str) -> tuple[Split, Split] | None:
     """The dataset from ``$LABKIT_DATA``, or None when that folder does not hold it."""
     folder = os.environ.get(DATA_ENV, "")
-    return _load_cached(name, folder) if _local_path(name, folder) else None
+    if _local_path(name, folder) is None:
+        return None
+    with _LOADING:
+        return _load_cached(name, folder)
 
 
 def _local_path(name: str, folder: str) -> Path | None:

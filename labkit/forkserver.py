@@ -94,6 +94,7 @@ class ForkServer:
         self._children: dict[str, Child] = {}
         self._next_id = 0
         self.alive = True
+        self.ready = threading.Event()  # set once the server has imported what children need
         self._reader = threading.Thread(target=self._read_replies, daemon=True)
         self._reader.start()
 
@@ -147,6 +148,8 @@ class ForkServer:
                 child = self._children.get(str(reply.get("id")))
             except (ValueError, AttributeError):
                 continue
+            if reply.get("ready"):
+                self.ready.set()
             if child is None:
                 continue
             if "pid" in reply:
@@ -155,6 +158,7 @@ class ForkServer:
             elif "exit" in reply:
                 child.code = int(reply["exit"])
                 child.ended.set()
+        self.ready.set()
         with self._lock:
             self.alive = False
             for child in self._children.values():
@@ -271,6 +275,7 @@ def main() -> None:
     preload()
     _reply(replies, {"id": "", "ready": True})
     serve(0, replies)
+    os._exit(0)  # TensorFlow's teardown takes a second and there is nothing left to save
 
 
 if __name__ == "__main__":

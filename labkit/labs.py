@@ -153,8 +153,10 @@ CV4 = Lab(
         Layer("Dense", (64,), 65_600, "relu"),
         Layer("Dense", (10,), 650, OUTPUT),
     ),
-    # Reference over seeds 0-9: min 0.312, mean 0.381, max 0.418.
-    training=Training(train_size=5000, test_size=2000, epochs=2, min_accuracy=0.26),
+    # Reference over seeds 0-19: min 0.406, mean 0.435, max 0.468.
+    training=Training(
+        train_size=10_000, test_size=2000, epochs=2, batch_size=64, min_accuracy=0.35
+    ),
     class_names=(
         "airplane",
         "automobile",

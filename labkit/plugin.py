@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,11 +46,10 @@ class GradingSession:
 
     def start(self, lab_names: Iterable[str]) -> None:
         """Start harvesting ``lab_names`` in the background, all from one warm fork server."""
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         modules = submission.locate(self.path)
+        self.open()
         if self._pool is None:
             self._workdir = Path(tempfile.mkdtemp(prefix="labkit-"))
-            self._server = sandbox.start_server()
             # Threads only wait on children; forked children are cheap, so all labs start at once.
             self._pool = ThreadPoolExecutor(max_workers=len(labs.LABS))
         for name in lab_names:
@@ -58,6 +58,12 @@ class GradingSession:
                 self._harvests[name] = self._pool.submit(
                     sandbox.run, lab, modules[name], self._workdir, self.limits, self._server
                 )
+
+    def open(self) -> None:
+        """Start the fork server that harvest children come from, if it is not running yet."""
+        if self._server is None:
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+            self._server = sandbox.start_server()
 
     def once(self, lab_name: str, failure: CheckFailed) -> str:
         """The failure's message the first time its causes show up in a lab, then one line."""
@@ -175,13 +181,19 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     from labkit import training
 
     grading = session.config.stash[session_key]
+    grading.open()  # the fork server imports TensorFlow while this process does the same
+    names = {labs.get(name).dataset for name in lab_names}
+    # Local copies load while TensorFlow imports; a download waits, since it imports Keras.
+    prefetch = threading.Thread(target=lambda: [datasets.local(name) for name in names])
+    prefetch.start()
+    training.make_deterministic()
+    prefetch.join()
     try:
-        for name in lab_names:
-            datasets.load(labs.get(name).dataset)  # fail once, clearly, before any check runs
+        for name in names:
+            datasets.load(name)  # fail once, clearly, before any check runs
         grading.start(lab_names)
     except (submission.SubmissionError, datasets.DatasetUnavailable) as error:
         raise pytest.UsageError(str(error)) from None
-    training.make_deterministic()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,222 @@
+"""Where grading time goes: per lab, and for whole runs on the reference and the stubs.
+
+Figures depend on the processor, so each is also given against a baseline measured in the
+same run: a bare ``import tensorflow``, and for training a matmul peak.
+
+Usage: ``python -m labkit.bench [--repeat 3] [--lab NAME]`` (or ``nox -s bench``)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from labkit import forkserver, labs, sandbox, training
+from labkit.harvest import COMPILED
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "reference"
+EXERCISES = ROOT / "exercises"
+MATMUL_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    """One whole ``labkit grade`` run: wall and CPU seconds, and the process tree's peak memory."""
+
+    wall: float
+    cpu: float
+    peak_bytes: int
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m labkit.bench", description=__doc__)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; medians shown")
+    parser.add_argument("--lab", action="append", choices=list(labs.LABS), default=[])
+    args = parser.parse_args(argv)
+    chosen = [labs.get(name) for name in args.lab] or list(labs.LABS.values())
+    print(f"machine: {_processor()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    baseline = _median(args.repeat, _import_tensorflow)
+    print(f"bare `import tensorflow`: {baseline:.2f} s wall (the unit for the ratios below)")
+    training.make_deterministic()
+    peak = _matmul_gflops()
+    print(f"TensorFlow matmul peak ({MATMUL_SIZE}x{MATMUL_SIZE} float32): {peak:.0f} GFLOP/s\n")
+    print(_per_lab(chosen, peak))
+    print()
+    for name, folder in (("reference", REFERENCE), ("stubs", EXERCISES)):
+        runs = [_grade_run(folder, [lab.name for lab in chosen]) for _ in range(args.repeat)]
+        wall = statistics.median(run.wall for run in runs)
+        cpu = statistics.median(run.cpu for run in runs)
+        memory = max(run.peak_bytes for run in runs) / 2**30
+        print(
+            f"{len(chosen)} labs, {name:<9}: {wall:5.1f} s wall ({wall / baseline:.1f}x import), "
+            f"{cpu:5.1f} CPU-s, peak {memory:.2f} GiB"
+        )
+    return 0
+
+
+def _per_lab(chosen: Sequence[labs.Lab], peak_gflops: float) -> str:
+    lines = [
+        f"{'lab':<26}{'harvest s':>10}{'judge s':>9}{'fit s':>7}{'images/s':>10}"
+        f"{'GFLOP/s':>9}{'of peak':>9}"
+    ]
+    with (
+        tempfile.TemporaryDirectory(prefix="labkit-bench-") as workdir,
+        sandbox.start_server() as server,
+    ):
+        server.ready.wait(forkserver.STARTUP_SECONDS)  # its import is not a lab's cost
+        for lab in chosen:
+            started = time.perf_counter()
+            harvest = sandbox.run(
+                lab, REFERENCE / f"{lab.name}.py", Path(workdir), sandbox.Limits(), server
+            )
+            harvest_seconds = time.perf_counter() - started
+            started = time.perf_counter()
+            result = training.train(harvest.folder / COMPILED, lab, verbose=0)
+            judge_seconds = time.perf_counter() - started
+            recipe = lab.training
+            rate = recipe.train_size * recipe.epochs / result.fit_seconds
+            gflops = rate * training_flops(lab) / 1e9
+            lines.append(
+                f"{lab.name:<26}{harvest_seconds:>10.2f}{judge_seconds:>9.2f}"
+                f"{result.fit_seconds:>7.2f}{rate:>10,.0f}{gflops:>9.1f}"
+                f"{gflops / peak_gflops:>9.0%}"
+            )
+    return "\n".join(lines)
+
+
+def training_flops(lab: labs.Lab) -> float:
+    """Floating-point operations to train on one image: forward plus a backward of twice that.
+
+    A layer's multiply-adds are its weights (parameters less one bias per output channel)
+    times the positions its output has, as for Conv2D; for Dense that is one position.
+    """
+    multiply_adds = 0
+    for layer in lab.layers:
+        if layer.params:
+            positions = 1
+            for size in layer.output_shape[:-1]:
+                positions *= size
+            multiply_adds += (layer.params - layer.output_shape[-1]) * positions
+    return 3 * 2 * multiply_adds
+
+
+def _matmul_gflops() -> float:
+    import tensorflow as tf
+
+    a = tf.random.uniform((MATMUL_SIZE, MATMUL_SIZE), seed=1)
+    b = tf.random.uniform((MATMUL_SIZE, MATMUL_SIZE), seed=2)
+    tf.matmul(a, b).numpy()
+    repeats = 20
+    started = time.perf_counter()
+    for _ in range(repeats):
+        tf.matmul(a, b).numpy()
+    seconds = time.perf_counter() - started
+    return 2 * MATMUL_SIZE**3 * repeats / seconds / 1e9
+
+
+def _import_tensorflow() -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", "import tensorflow"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+    )
+    return time.perf_counter() - started
+
+
+def _grade_run(folder: Path, lab_names: Sequence[str]) -> RunFigures:
+    command = [sys.executable, "-m", "labkit.cli", "grade", "--submission", str(folder)]
+    for name in lab_names:
+        command += ["--lab", name]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = _PeakMemory(process.pid)
+    process.wait()
+    wall = time.perf_counter() - started
+    peak.stop()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return RunFigures(wall, cpu, peak.bytes)
+
+
+class _PeakMemory:
+    """The largest total memory of a process and all its descendants, sampled as it runs.
+
+    Proportional set size counts pages that forked children share only once in all; where
+    /proc is missing, the largest single process stands in.
+    """
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.bytes = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+        if not Path("/proc").is_dir():
+            self.bytes = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.1):
+            self.bytes = max(self.bytes, sum(map(_pss_bytes, _tree(self.root))))
+
+
+def _tree(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    found, frontier = [root], [root]
+    while frontier:
+        frontier = [pid for pid, parent in parents.items() if parent in frontier]
+        found += frontier
+    return found
+
+
+def _pss_bytes(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _median(repeat: int, measure: Callable[[], float]) -> float:
+    return statistics.median(measure() for _ in range(repeat))
+
+
+def _processor() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
