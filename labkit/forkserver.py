@@ -8,6 +8,8 @@ Each child runs in its own session, with its own limits, and never returns to th
 code. The server itself never runs student code, and forks before TensorFlow starts any
 threads of its own.
 
+Where forking is unsafe (macOS, Windows), each child is a fresh process instead.
+
 Usage, in the grader::
 
     with ForkServer(environment) as server:
@@ -20,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import resource
 import select
 import signal
 import subprocess
@@ -37,6 +38,9 @@ EXIT_CRASHED = 70  # the harvest itself raised, which it never should
 
 
 STARTUP_SECONDS = 300.0  # importing TensorFlow on a slow laptop, under load
+# Forking a process that has loaded TensorFlow is safe on Linux; macOS system libraries are
+# not fork-safe and Windows cannot fork, so there each child starts, and imports, afresh.
+FORKS = sys.platform == "linux"
 
 
 @dataclass
@@ -48,6 +52,7 @@ class Child:
     ended: threading.Event = field(default_factory=threading.Event)
     pid: int | None = None
     code: int | None = None  # None when it is unknown how the child ended
+    process: subprocess.Popen[bytes] | None = None  # when it was started without the server
 
     def wait(self, seconds: float) -> bool:
         """Wait up to ``seconds`` after the start for the child to end; False on a timeout."""
@@ -62,10 +67,13 @@ class Child:
         return False
 
     def kill(self) -> None:
-        """End the child and everything it started."""
-        if self.pid is not None:
+        """End the child and everything it started (on Windows, the child alone)."""
+        if self.pid is not None and hasattr(os, "killpg"):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signal.SIGKILL)
+        elif self.process is not None:
+            with contextlib.suppress(OSError):
+                self.process.kill()
 
     def _group_alive(self) -> bool:
         # Only asked once the server has died and can no longer report the exit itself.
@@ -81,7 +89,17 @@ class Child:
 class ForkServer:
     """The grader's end of a fork server process."""
 
-    def __init__(self, environment: dict[str, str]) -> None:
+    def __init__(self, environment: dict[str, str], forks: bool = FORKS) -> None:
+        self._environment = environment
+        self._lock = threading.Lock()
+        self._children: dict[str, Child] = {}
+        self._next_id = 0
+        self.alive = True
+        self.ready = threading.Event()  # set once the server has imported what children need
+        self._process: subprocess.Popen[bytes] | None = None
+        if not forks:
+            self.ready.set()
+            return
         self._process = subprocess.Popen(
             [sys.executable, "-m", "labkit.forkserver"],
             stdin=subprocess.PIPE,
@@ -90,11 +108,6 @@ class ForkServer:
             env=environment,
             start_new_session=True,  # Ctrl-C in the terminal reaches the grader, not the server
         )
-        self._lock = threading.Lock()
-        self._children: dict[str, Child] = {}
-        self._next_id = 0
-        self.alive = True
-        self.ready = threading.Event()  # set once the server has imported what children need
         self._reader = threading.Thread(target=self._read_replies, daemon=True)
         self._reader.start()
 
@@ -111,6 +124,8 @@ class ForkServer:
             request_id = str(self._next_id)
             child = Child(self)
             self._children[request_id] = child
+            if self._process is None:
+                return self._spawn(child, request)
             if self.alive:
                 try:
                     line = json.dumps({**request, "id": request_id}) + "\n"
@@ -130,6 +145,8 @@ class ForkServer:
             children = list(self._children.values())
         for child in children:
             child.kill()
+        if self._process is None:
+            return
         with contextlib.suppress(OSError):
             if self._process.stdin is not None:
                 self._process.stdin.close()
@@ -139,6 +156,28 @@ class ForkServer:
             self._process.kill()
             self._process.wait()
         self._reader.join(timeout=5)
+
+    def _spawn(self, child: Child, request: dict[str, Any]) -> Child:
+        """Start a child that imports everything itself: the way where forking is unsafe."""
+        with open(request["output"], "wb") as output:
+            child.process = subprocess.Popen(
+                [sys.executable, "-m", "labkit.forkserver", "--one", json.dumps(request)],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=self._environment,
+                start_new_session=hasattr(os, "setsid"),
+            )
+        child.pid = child.process.pid
+        child.started.set()
+
+        def wait_for_exit() -> None:
+            assert child.process is not None
+            child.code = child.process.wait()
+            child.ended.set()
+
+        threading.Thread(target=wait_for_exit, daemon=True).start()
+        return child
 
     def _read_replies(self) -> None:
         assert self._process.stdout is not None
@@ -212,15 +251,17 @@ def _fork(request: dict[str, Any]) -> int:
     return pid
 
 
-def _become_child(request: dict[str, Any]) -> None:
+def _become_child(request: dict[str, Any], forked: bool = True) -> None:
     code = EXIT_CRASHED
     try:
-        os.setsid()  # its own process group, so ending the lab ends all it started
-        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
-            signal.signal(number, signal.SIG_DFL)
+        if forked:
+            os.setsid()  # its own process group, so ending the lab ends all it started
+            for number in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+                signal.signal(number, signal.SIG_DFL)
         _limit(request)
-        _redirect(request["output"])
-        os.closerange(3, MAX_FD)  # the server's pipes: a child must not answer for the server
+        if forked:
+            _redirect(request["output"])
+            os.closerange(3, MAX_FD)  # the server's pipes: a child must not answer for it
         os.chdir(request["scratch"])
         from labkit import harvest
 
@@ -231,6 +272,10 @@ def _become_child(request: dict[str, Any]) -> None:
 
 
 def _limit(request: dict[str, Any]) -> None:
+    try:
+        import resource
+    except ImportError:
+        return  # Windows: the time limit, which the grader enforces, is the only one
     memory, cpu, file_bytes = request["memory_bytes"], request["cpu_seconds"], request["file_bytes"]
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
@@ -268,6 +313,8 @@ def _reply(replies: int, message: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--one"]:
+        _become_child(json.loads(sys.argv[2]), forked=False)
     # Ctrl-C belongs to the grader, which ends this server when it is done.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     replies = os.dup(1)

@@ -236,15 +236,19 @@ def _explain_exit(code: int | None, limits: Limits) -> str:
         return "ended, but how is unknown: the grader's helper process was stopped meanwhile"
     if code == 0:
         return ""
-    if code == -signal.SIGKILL:
+    if code > 0:
+        return f"exited with status {code}: remove any exit(), quit() or os._exit() calls"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    if name == "SIGKILL":
         return f"killed, probably for using more than {limits.memory_bytes / 2**30:g} GiB of memory"
-    if code == -signal.SIGXCPU:
+    if name == "SIGXCPU":
         return "used too much CPU time: look for an endless loop"
-    if code == -signal.SIGXFSZ:
+    if name == "SIGXFSZ":
         return "wrote a file or output larger than the grader allows"
-    if code < 0:
-        return f"crashed with signal {signal.Signals(-code).name}"
-    return f"exited with status {code}: remove any exit(), quit() or os._exit() calls"
+    return f"crashed with signal {name}"
 
 
 def _read_events(path: Path) -> dict[str, Step]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from labkit import harvest, labs, sandbox
+from labkit import forkserver, harvest, labs, sandbox
 
 CV1 = labs.get("cv1_mnist_intro")
 WORKING_PREPROCESS = "def preprocess(images):\n    return images / 255.0\n"
@@ -73,3 +73,14 @@ def test_keras_datasets_read_the_graders_copy(tmp_path):
     result = run(tmp_path, source)
     assert result.step("import").status == harvest.OK, result.step("import").message
     assert result.step("preprocess").status == harvest.OK
+
+
+def test_without_fork_each_child_starts_afresh(tmp_path):
+    """macOS and Windows get no fork server; the same verdicts come from fresh processes."""
+    module = tmp_path / "cv1_mnist_intro.py"
+    module.write_text(WORKING_PREPROCESS + "def build_model():\n    raise SystemExit(3)\n")
+    with forkserver.ForkServer(sandbox._child_environment(), forks=False) as server:
+        result = sandbox.run(CV1, module, tmp_path / "work", sandbox.Limits(), server)
+    assert result.step("preprocess").status == harvest.OK
+    assert "called sys.exit(3)" in result.step("build_model").message
+    assert result.problem == ""
