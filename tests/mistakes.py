@@ -118,7 +118,7 @@ MISTAKES = (
     mistake(
         "cv4_cifar_cnn",
         "history plot without a legend",
-        '    plt.legend(loc="lower right")\n',
+        "    plt.legend()\n",
         "",
         {"plot"},
         (),

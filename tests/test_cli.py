@@ -26,12 +26,18 @@ def labkit(*args: str, cwd=ROOT) -> subprocess.CompletedProcess[str]:
         (["--submission", "no/such/folder"], "does not exist"),
         (["--submission", "noxfile.py"], "cannot tell which lab noxfile.py is for"),
         (["--lab", "cv9"], "invalid choice: 'cv9'"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (
+            ["--submission", str(REFERENCE / "cv1_mnist_intro.py"), "--lab", "cv3_mnist_cnn"],
+            "cv1_mnist_intro.py is for cv1_mnist_intro, not cv3_mnist_cnn",
+        ),
     ],
 )
 def test_usage_errors_exit_2(args, message):
     finished = labkit(*args)
     assert finished.returncode == 2
     assert message in finished.stderr
+    assert "usage: labkit grade" in finished.stderr or "ERROR" in finished.stderr
 
 
 def test_all_passing_exits_0_and_writes_results(tmp_path):
@@ -47,6 +53,14 @@ def test_all_passing_exits_0_and_writes_results(tmp_path):
     assert finished.returncode == 0, finished.stdout[-3000:]
     assert "Total" in finished.stdout
     assert json.loads(results.read_text())["score"] == 10
+    # The student sees the table and nothing of pytest's or TensorFlow's own output.
+    assert finished.stdout.splitlines()[-2:] == [
+        "All 8 checks passed.",
+        f"results written to {results}",
+    ]
+    assert finished.stderr == ""
+    for noise in ("passed in", "oneDNN", "absl", "E0000"):
+        assert noise not in finished.stdout
 
 
 def test_a_failed_check_exits_1(tmp_path):
