@@ -61,7 +61,7 @@ def verdict(results: Sequence[CheckResult]) -> str:
     """One line in the student's terms: what there is to fix, not how many tests errored."""
     failed = [result for result in results if not result.passed]
     if not failed:
-        return f"All {len(results)} checks passed."
+        return "The check passed." if len(results) == 1 else f"All {len(results)} checks passed."
     blocked = sum(result.message.startswith(BLOCKED) for result in failed)
     faults = len(failed) - blocked
     line = f"{faults} failed {'check' if faults == 1 else 'checks'} to fix first"

@@ -18,7 +18,17 @@ def test_table_shows_points_and_what_to_fix():
     assert "PASS  structure" in table and "2/2" in table
     assert "FAIL  shapes" in table and "0/1" in table
     assert "        Expected (None, 784)" in table
-    assert table.splitlines()[-1].startswith("Total") and table.endswith("2/4")
+    total, verdict = table.splitlines()[-2:]
+    assert total.startswith("Total") and total.endswith("2/4")
+    assert verdict == "2 failed checks to fix first."
+
+
+def test_verdict_counts_faults_not_the_checks_they_block():
+    blocked = CheckResult("cv1_mnist_intro", "params", "Parameter count", 1, False, "blocked: x")
+    assert report.verdict([*RESULTS[:2], blocked, blocked]) == (
+        "1 failed check to fix first; 2 more are blocked until then."
+    )
+    assert report.verdict(RESULTS[:1]) == "The check passed."
 
 
 def test_results_json_sums_scores():
