@@ -19,6 +19,9 @@ from labkit.labs import Lab
 
 THREADS = 2  # fixed, so that float reductions split the same way on every machine
 EVAL_BATCH = 500
+# Batches per call into the traced training step: the same updates in the same order, with
+# less of Keras' per-step Python overhead (cv4 fits about 15% faster on 2 cores).
+STEPS_PER_EXECUTION = 16
 INITIAL_LOSS_SAMPLE = 1000  # enough to tell a falling loss from chance level
 
 
@@ -75,6 +78,7 @@ def train(
         model.compile(
             optimizer=type(submitted.optimizer).from_config(submitted.optimizer.get_config()),
             loss=submitted.loss,
+            steps_per_execution=STEPS_PER_EXECUTION,
         )
     except Exception as error:
         return TrainingResult(error=_summary(error))
