@@ -24,6 +24,7 @@ from pathlib import Path
 
 from labkit import forkserver, labs, sandbox, training
 from labkit.harvest import COMPILED
+from labkit.quiet import quiet_tensorflow
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "reference"
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {_processor()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     baseline = _median(args.repeat, _import_tensorflow)
     print(f"bare `import tensorflow`: {baseline:.2f} s wall (the unit for the ratios below)")
+    quiet_tensorflow()
     training.make_deterministic()
     peak = _matmul_gflops()
     print(f"TensorFlow matmul peak ({MATMUL_SIZE}x{MATMUL_SIZE} float32): {peak:.0f} GFLOP/s\n")

@@ -25,6 +25,7 @@ from typing import Any
 
 from labkit import labs, sandbox, training
 from labkit.harvest import COMPILED
+from labkit.quiet import quiet_tensorflow
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "reference"
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seeds must be at least 1")
     chosen = [labs.get(name) for name in args.lab] or list(labs.LABS.values())
     mistakes = _load_mistakes(args.mistakes) if args.mistakes.is_file() else []
+    quiet_tensorflow()
     training.make_deterministic()
     seeds = range(args.seeds)
     below = []
