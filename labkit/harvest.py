@@ -16,7 +16,12 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from labkit import tamper
+
+if TYPE_CHECKING:
+    from labkit.labs import Lab
 
 # File names inside a harvest folder, shared with labkit.sandbox.
 INPUTS = "inputs.npz"
@@ -35,35 +40,73 @@ class StepSkipped(Exception):
     """A step cannot run because something it needs is missing."""
 
 
+class Tampered(Exception):
+    """The submission replaced a function the harvest writes with: stop trusting this child."""
+
+
+class Writers(NamedTuple):
+    """The library functions the harvest writes its files with, taken before student code runs.
+
+    The harvest calls these, not whatever the libraries' names hold later, so a submission's
+    replacements stay out of what it writes; the seal tells when a submission tried.
+    """
+
+    save_model: Callable[..., Any]  # keras.Model.save, unbound: a model's own `save` goes unused
+    dumps: Callable[..., str]
+    save_array: Callable[..., Any]
+    save_arrays: Callable[..., Any]
+    as_array: Callable[..., Any]
+
+    @classmethod
+    def capture(cls) -> Writers:
+        import keras
+        import numpy as np
+
+        return cls(keras.Model.save, json.dumps, np.save, np.savez, np.asarray)
+
+
 class Harvester:
     """Runs a submission's API functions one step at a time, logging each outcome."""
 
-    def __init__(self, module_path: Path, folder: Path) -> None:
+    def __init__(self, module_path: Path, folder: Path, writers: Writers) -> None:
         self.module_path = module_path
         self.folder = folder
+        self.writers = writers
         self.module: ModuleType | None = None
         # Appended and flushed per event, so a crash or os._exit loses nothing written so far.
         self._events = (folder / EVENTS).open("a", encoding="utf-8")
+        self._seal = tamper.Seal()  # last, so that it sees the harvest's own set-up as it is
 
     def log(self, step: str, status: str, message: str = "") -> None:
-        self._events.write(json.dumps({"step": step, "status": status, "message": message}) + "\n")
+        event = {"step": step, "status": status, "message": message}
+        self._events.write(self.writers.dumps(event) + "\n")
         self._events.flush()
 
     def step(self, name: str, action: Callable[[], Any]) -> Any:
-        """Run ``action`` as the step ``name``; return its value, or None if it did not succeed."""
+        """Run ``action`` as the step ``name``; return its value, or None if it did not succeed.
+
+        Raises Tampered, after logging the step as an error, when the submission replaced a
+        function the harvest relies on, whether or not the step itself succeeded.
+        """
         self.log(name, STARTED)
+        value = None
         try:
             value = action()
         except StepSkipped as reason:
-            self.log(name, SKIPPED, str(reason))
+            outcome = (SKIPPED, str(reason))
         except NotImplementedError as todo:
-            self.log(name, TODO, str(todo) or "not implemented yet")
+            outcome = (TODO, str(todo) or "not implemented yet")
         except BaseException as error:
-            self.log(name, ERROR, self._describe(error))
+            outcome = (ERROR, self._describe(error))
         else:
-            self.log(name, OK)
-            return value
-        return None
+            outcome = (OK, "")
+        changed = self._seal.broken()
+        if changed:
+            message = self._seal.message(changed, _when(name))
+            self.log(name, ERROR, message)
+            raise Tampered(message)
+        self.log(name, *outcome)
+        return value if outcome[0] == OK else None
 
     def function(self, name: str) -> Callable[..., Any]:
         value = getattr(self.module, name, None)
@@ -104,20 +147,32 @@ def harvest(lab_name: str, module_path: Path, folder: Path) -> None:
 
     lab = labs.get(lab_name)
     inputs = dict(np.load(folder / INPUTS, allow_pickle=False))
-    child = Harvester(module_path, folder)
     _serve_datasets_locally()
+    child = Harvester(module_path, folder, Writers.capture())
+    try:
+        _harvest_steps(child, lab, inputs)
+    except Tampered as error:
+        # Every check starts from the import, so the lab fails as a whole and says why once.
+        child.log("import", ERROR, str(error))
+    child.log("harvest", OK)
+
+
+def _harvest_steps(child: Harvester, lab: Lab, inputs: dict[str, Any]) -> None:
+    import numpy as np
+
+    folder, write = child.folder, child.writers
     if child.step("import", child.import_module) is None:
         return
 
     def preprocess() -> None:
-        result = np.asarray(child.function("preprocess")(inputs["preprocess_images"].copy()))
+        result = write.as_array(child.function("preprocess")(inputs["preprocess_images"].copy()))
         if not (np.issubdtype(result.dtype, np.number) or result.dtype == bool):
             raise TypeError(f"preprocess() must return numbers, got an array of {result.dtype}")
-        np.save(folder / PREPROCESSED, result, allow_pickle=False)
+        write.save_array(folder / PREPROCESSED, result, allow_pickle=False)
 
     def build_model() -> Any:
         model = _as_model(child.function("build_model")(), "build_model")
-        model.save(folder / MODEL)
+        write.save_model(model, folder / MODEL)
         return model
 
     child.step("preprocess", preprocess)
@@ -129,27 +184,32 @@ def harvest(lab_name: str, module_path: Path, folder: Path) -> None:
             child.function("compile_model")(_stand_in_model())
             raise StepSkipped("build_model() must work before compile_model() can be checked")
         compiled = _as_model(child.function("compile_model")(model), "compile_model")
-        compiled.save(folder / COMPILED)
+        write.save_model(compiled, folder / COMPILED)
 
     child.step("compile_model", compile_model)
     if "plot_samples" in lab.functions:
-        class_names = child.step("CLASS_NAMES", lambda: _save_class_names(child.module, folder))
+        class_names = child.step("CLASS_NAMES", lambda: _save_class_names(child, folder))
 
         def plot_samples() -> None:
             # Without usable CLASS_NAMES, plot with stand-in names: the grid still gets judged.
             names = class_names or [f"class {label}" for label in range(10)]
             images, labels = inputs["sample_images"].copy(), inputs["sample_labels"].copy()
             figure = child.function("plot_samples")(images, labels, names)
-            _save_figure(folder, "plot_samples", figure)
+            _save_figure(child, "plot_samples", figure)
 
         child.step("plot_samples", plot_samples)
     if "plot_history" in lab.functions:
         history = json.loads((folder / HISTORY).read_text(encoding="utf-8"))
         child.step(
             "plot_history",
-            lambda: _save_figure(folder, "plot_history", child.function("plot_history")(history)),
+            lambda: _save_figure(child, "plot_history", child.function("plot_history")(history)),
         )
-    child.log("harvest", OK)
+
+
+def _when(step: str) -> str:
+    if step == "import":
+        return "on import"
+    return f"while reading {step}" if step.isupper() else f"in {step}()"
 
 
 def _serve_datasets_locally() -> None:
@@ -194,8 +254,8 @@ def _stand_in_model() -> Any:
     return keras.Sequential([keras.Input(shape=(1,)), keras.layers.Dense(1)])
 
 
-def _save_class_names(module: ModuleType | None, folder: Path) -> list[str]:
-    names = getattr(module, "CLASS_NAMES", None)
+def _save_class_names(child: Harvester, folder: Path) -> list[str]:
+    names = getattr(child.module, "CLASS_NAMES", None)
     if names is None:
         raise StepSkipped("the module does not define CLASS_NAMES")
     names = [str(name) for name in names]
@@ -205,18 +265,16 @@ def _save_class_names(module: ModuleType | None, folder: Path) -> list[str]:
         raise ValueError(
             f"CLASS_NAMES has {len(names)} names; it needs one for each of the 10 labels"
         )
-    (folder / CLASS_NAMES).write_text(json.dumps(names), encoding="utf-8")
+    (folder / CLASS_NAMES).write_text(child.writers.dumps(names), encoding="utf-8")
     return names
 
 
-def _save_figure(folder: Path, name: str, figure: Any) -> None:
-    import numpy as np
-
+def _save_figure(child: Harvester, name: str, figure: Any) -> None:
     from labkit import figures
 
     description, images = figures.describe(figure)
-    (folder / f"{name}.json").write_text(json.dumps(description), encoding="utf-8")
-    np.savez(folder / f"{name}.npz", **images)
+    (child.folder / f"{name}.json").write_text(child.writers.dumps(description), encoding="utf-8")
+    child.writers.save_arrays(child.folder / f"{name}.npz", **images)
 
 
 if __name__ == "__main__":

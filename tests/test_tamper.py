@@ -1,0 +1,61 @@
+"""Tamper evidence: a submission that replaces the grader's saving functions loses its lab."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from labkit import forkserver, harvest, labs, sandbox, tamper
+
+ROOT = Path(__file__).resolve().parents[1]
+TAMPER = ROOT / "tests" / "submissions" / "tamper"
+CV1 = labs.get("cv1_mnist_intro")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[forkserver.ForkServer]:
+    with sandbox.start_server() as server:
+        yield server
+
+
+def harvested(
+    server: forkserver.ForkServer, workdir: Path, module: Path, lab: labs.Lab = CV1
+) -> sandbox.Harvest:
+    return sandbox.run(lab, module, workdir, sandbox.Limits(), server)
+
+
+@pytest.mark.parametrize(
+    ("module", "changed"),
+    [
+        ("replace_save.py", "keras.Model.save"),
+        ("rewrite_code.py", "keras.src.layers.core.dense.Dense.get_config"),
+        ("patch_json_dumps.py", "json.dumps"),
+        ("patch_in_build_model.py", "numpy.savez"),
+    ],
+)
+def test_patching_the_graders_libraries_fails_the_whole_lab(server, tmp_path, module, changed):
+    result = harvested(server, tmp_path, TAMPER / module)
+    causes = {result.fault(step) for step in ("import", *CV1.functions)}
+    # One cause for every check, even preprocess, which ran before build_model() patched.
+    assert len(causes) == 1, causes
+    (cause,) = causes
+    assert cause is not None
+    assert tamper.MESSAGE in cause.message and changed in cause.message, cause.message
+    assert result.problem == ""
+
+
+@pytest.mark.parametrize("lab", sorted(labs.LABS))
+def test_reference_harvests_without_tripping_the_seal(server, tmp_path, lab):
+    result = harvested(server, tmp_path, ROOT / "reference" / f"{lab}.py", labs.get(lab))
+    assert result.problem == ""
+    for step in ("import", *labs.get(lab).functions):
+        assert result.step(step).status == harvest.OK, result.step(step).message
+
+
+def test_equivalent_submission_harvests_without_tripping_the_seal(server, tmp_path):
+    module = ROOT / "tests" / "submissions" / "equivalent" / "cv4_cifar_cnn.py"
+    result = harvested(server, tmp_path, module, labs.get("cv4_cifar_cnn"))
+    for step in ("import", *labs.get("cv4_cifar_cnn").functions):
+        assert result.step(step).status == harvest.OK, result.step(step).message
