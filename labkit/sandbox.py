@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,8 @@ HISTORY = {
 PREPROCESS_SAMPLE = 64
 PLOT_SAMPLE = 30  # more than 25, so the grid must pick the first 25 itself
 MAX_FILE_BYTES = 256 * 2**20
+# A lab notebook is well under 1 MB, plots included; converting one runs in the grader.
+MAX_NOTEBOOK_BYTES = 5 * 2**20
 # Steps the child skips when an earlier one failed; the earlier failure is the root cause.
 DEPENDS_ON = {"compile_model": ("build_model",)}
 
@@ -168,6 +171,13 @@ def run(
 
 def _module_from_notebook(notebook: Path, folder: Path, lab: Lab) -> tuple[Path, notebooks.Module]:
     """Write the module a notebook defines next to nothing else; its cells are not run."""
+    size = notebook.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:
+        raise notebooks.NotebookUnreadable(
+            f"{notebook.name} is {size / 2**20:.1f} MB, more than the "
+            f"{MAX_NOTEBOOK_BYTES / 2**20:g} MB the grader reads: clear its outputs (in "
+            "Jupyter, Edit > Clear All Outputs), save it and hand it in again"
+        )
     folder.mkdir(exist_ok=True)
     converted = notebooks.convert(notebook, lab)
     module = folder / converted.filename
@@ -258,10 +268,33 @@ def _read_events(path: Path) -> dict[str, Step]:
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             event = json.loads(line)
-            steps[str(event["step"])] = Step(str(event["status"]), str(event["message"]))
+            message = clean_message(str(event["message"]))
+            steps[str(event["step"])] = Step(str(event["status"]), message)
         except (ValueError, KeyError, TypeError):
             continue  # a line the submission scribbled over; the steps it hid read as missing
     return steps
+
+
+MAX_MESSAGE = 500  # characters of a message from the child: enough for any real error
+# ANSI escape sequences whole, so no colour or cursor code is left half-stripped, then every
+# other C0 and C1 control but newline and tab.
+ESCAPES = re.compile(r"(\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b[@-_]")
+CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_message(text: str) -> str:
+    """Text from student code, fit for the table and the results file.
+
+    Without control characters, and at most MAX_MESSAGE characters: a long text keeps its
+    start and its end, where the harvest names the line of the student's file.
+    """
+    if len(text) > MAX_MESSAGE * 20:  # only the ends are shown, so only they are cleaned
+        text = text[: MAX_MESSAGE * 10] + text[-MAX_MESSAGE * 10 :]
+    text = CONTROLS.sub("", ESCAPES.sub("", text.replace("\r\n", "\n")))
+    if len(text) <= MAX_MESSAGE:
+        return text
+    tail = MAX_MESSAGE // 5
+    return f"{text[: MAX_MESSAGE - tail - 3]} … {text[-tail:]}"
 
 
 def _first_clause(message: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -84,3 +85,22 @@ def test_without_fork_each_child_starts_afresh(tmp_path):
     assert result.step("preprocess").status == harvest.OK
     assert "called sys.exit(3)" in result.step("build_model").message
     assert result.problem == ""
+
+
+def test_messages_from_student_code_are_short_and_plain(tmp_path):
+    """An error that carries 100 KB of a file, colour codes and carriage returns is cut down."""
+    noisy = Path(__file__).parent / "submissions" / "tamper" / "noisy_error.py"
+    result = sandbox.run(CV1, noisy, tmp_path / "work", sandbox.Limits())
+    message = result.step("preprocess").message
+    assert len(message) <= sandbox.MAX_MESSAGE
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", message), repr(message)
+    assert message.startswith("ValueError: red")
+    assert " … " in message and message.endswith("of noisy_error.py)")
+    cause = result.fault("preprocess")
+    assert cause is not None and len(cause.message) < sandbox.MAX_MESSAGE + 50
+
+
+def test_clean_message_keeps_lines_and_tabs():
+    assert sandbox.clean_message("a\r\nb\tc") == "a\nb\tc"
+    assert sandbox.clean_message("\x1b[1;31mred\x1b[0m\rover\x00\x85") == "redover"
+    assert sandbox.clean_message("x" * 500) == "x" * 500
