@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from labkit import checks, datasets, forkserver, harvest, notebooks
+from labkit import checks, datasets, forkserver, harvest, notebooks, tamper
 from labkit.checks import Cause, CheckFailed
 from labkit.labs import Lab
 
@@ -84,6 +84,8 @@ class Harvest:
         if outcome.status != harvest.OK:
             if "import" not in self.steps and self.problem:
                 return Cause(self.problem, _first_clause(self.problem))
+            if outcome.message.startswith(tamper.MESSAGE):
+                return Cause(outcome.message, tamper.MESSAGE)  # import worked; what came after
             file = self.module_path.name
             return Cause(
                 f"{file} could not be imported: {outcome.message}", f"{file} did not import"

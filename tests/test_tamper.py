@@ -42,7 +42,8 @@ def test_patching_the_graders_libraries_fails_the_whole_lab(server, tmp_path, mo
     assert len(causes) == 1, causes
     (cause,) = causes
     assert cause is not None
-    assert tamper.MESSAGE in cause.message and changed in cause.message, cause.message
+    assert cause.message.startswith(tamper.MESSAGE) and changed in cause.message, cause.message
+    assert cause.short == tamper.MESSAGE
     assert result.problem == ""
 
 
