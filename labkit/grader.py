@@ -16,29 +16,45 @@ from typing import Any
 import numpy as np
 import pytest
 
-from labkit import architecture, checks, sandbox, training
+from labkit import architecture, checks, sandbox
 from labkit.harvest import CLASS_NAMES, COMPILED, MODEL, PREPROCESSED
 from labkit.labs import Lab
 from labkit.sandbox import Harvest
+from labkit.trainer import Trainer
 from labkit.training import TrainingResult
+
+trainer_key = pytest.StashKey[Trainer]()
 
 
 class ModelChecks:
     """Checks for the API every lab has: preprocess, build_model and compile_model."""
 
+    @pytest.fixture(scope="class", autouse=True)
+    def trainer(self, request: pytest.FixtureRequest) -> Trainer:
+        """One training worker for the whole run, started by the first lab's first check."""
+        config = request.config
+        if trainer_key not in config.stash:
+            config.stash[trainer_key] = Trainer()  # imports TensorFlow while harvests run
+            config.add_cleanup(config.stash[trainer_key].close)
+        return config.stash[trainer_key]
+
     @pytest.fixture(scope="class")
-    def model(self, harvest: Harvest) -> Any:
+    def model(self, harvest: Harvest, lab: Lab) -> Any:
         harvest.require("build_model")
-        return architecture.load(harvest.file(MODEL))
+        path = harvest.file(MODEL)
+        architecture.screen(path, lab)
+        return architecture.load(path)
 
     @pytest.fixture(scope="class")
     def layers(self, model: Any) -> list[architecture.FoundLayer]:
         return architecture.layers_of(model)
 
     @pytest.fixture(scope="class")
-    def trained(self, harvest: Harvest, lab: Lab) -> TrainingResult:
+    def trained(self, harvest: Harvest, lab: Lab, trainer: Trainer) -> TrainingResult:
         harvest.require("compile_model")
-        return training.train(harvest.file(COMPILED), lab)
+        path = harvest.file(COMPILED)
+        architecture.screen(path, lab)
+        return trainer.train(path, lab)
 
     @pytest.mark.check("submission", points=1)
     def test_submission(self, harvest: Harvest) -> None:
