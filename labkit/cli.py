@@ -9,7 +9,6 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -51,7 +50,9 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if graders is None:
         parser.error("no graders/ folder found: run this from the labkit folder or pass --graders")
     with tempfile.TemporaryDirectory(prefix="labkit-grade-") as folder:
-        results_file = Path(folder) / "results.json"
+        # The plugin writes the file whole, once every check has run; the table is read back.
+        results_file = args.results or Path(folder) / "results.json"
+        results_file.unlink(missing_ok=True)
         pytest_args = [*_pytest_args(args, graders), "--results", str(results_file)]
         if args.verbose:
             code = pytest.main(pytest_args)
@@ -65,7 +66,6 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         results = json.loads(results_file.read_text(encoding="utf-8"))
         print(report.table(report.results_from_json(results)))
         if args.results:
-            _write_atomically(args.results, results_file)
             print(f"results written to {args.results}")
     if code == pytest.ExitCode.OK:
         return EXIT_PASSED
@@ -129,13 +129,6 @@ def _explain(output: str, code: int) -> None:
     errors = [line for line in output.splitlines() if line.startswith(("ERROR", "E   "))]
     print("\n".join(errors) if errors else output[-3000:], file=sys.stderr)
     print(f"grading stopped before any check ran (pytest exit code {code})", file=sys.stderr)
-
-
-def _write_atomically(target: Path, source: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    shutil.copyfile(source, partial)
-    os.replace(partial, target)
 
 
 def handouts(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

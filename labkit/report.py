@@ -6,6 +6,7 @@ Usage: ``print(report.table(results)); report.write_results(path, results, secon
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -106,8 +107,11 @@ def results_from_json(results: dict[str, Any]) -> list[CheckResult]:
 
 
 def write_results(path: Path, results: Sequence[CheckResult], seconds: float) -> None:
+    """Write the results file whole or not at all: a reader never sees half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results_json(results, seconds), indent=2) + "\n", encoding="utf-8")
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(results_json(results, seconds), indent=2) + "\n", "utf-8")
+    os.replace(partial, path)
 
 
 def _labs_in_order(results: Sequence[CheckResult]) -> list[str]:
