@@ -1,0 +1,163 @@
+"""The grader's own work on what a submission left behind stays bounded.
+
+Oversized models are refused from their JSON description before Keras builds anything,
+training runs in a worker with time and memory limits, and huge notebooks are not converted.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import struct
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import REFERENCE
+
+from labkit import architecture, labs, sandbox, trainer, training
+from labkit.architecture import ModelRefused
+
+CV1 = labs.get("cv1_mnist_intro")
+CV4 = labs.get("cv4_cifar_cnn")
+
+
+def layer(kind: str, build_shape: list | None = None, **config) -> dict:
+    entry = {"module": "keras.layers", "class_name": kind, "config": {"name": kind, **config}}
+    if build_shape is not None:
+        entry["build_config"] = {"input_shape": build_shape}
+    return entry
+
+
+def sequential(input_shape: tuple[int, ...], *layers: dict) -> dict:
+    inputs = layer("InputLayer", batch_shape=[None, *input_shape])
+    return {"module": "keras", "class_name": "Sequential", "config": {"layers": [inputs, *layers]}}
+
+
+def saved(path: Path, config: dict) -> Path:
+    """A .keras file with this config and no weights: enough for the grader to refuse it."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("metadata.json", json.dumps({"keras_version": "3"}))
+        archive.writestr(architecture.CONFIG, json.dumps(config))
+    return path
+
+
+def refusal(path: Path, lab: labs.Lab, **options) -> str:
+    with pytest.raises(ModelRefused) as refused:
+        architecture.screen(path, lab, **options)
+    return str(refused.value)
+
+
+def conv(filters: int, **config) -> dict:
+    return layer("Conv2D", filters=filters, kernel_size=[3, 3], activation="relu", **config)
+
+
+def test_many_filters_with_same_padding_are_refused_before_building(tmp_path):
+    """889k parameters at full resolution: about 40 minutes of the grader's training."""
+    config = sequential(
+        (32, 32, 3),
+        conv(128, padding="same"),
+        conv(256, padding="same"),
+        conv(256, padding="same"),
+        layer("GlobalAveragePooling2D"),
+        layer("Dense", units=10),
+    )
+    message = refusal(saved(tmp_path / "big.keras", config), CV4)
+    assert "200 times the computation of this lab's model" in message
+    assert "did not build or train it" in message
+    assert "found Conv2D -> Conv2D -> Conv2D -> GlobalAveragePooling2D -> Dense" in message
+
+
+def test_a_huge_dense_layer_is_refused(tmp_path):
+    config = sequential((28, 28), layer("Flatten"), layer("Dense", units=600_000))
+    message = refusal(saved(tmp_path / "wide.keras", config), CV1)
+    assert "Layer 2 (Dense) has 600,000 units, far more than this lab uses (at most 128)" in message
+
+
+def test_hidden_sizes_count_in_nested_models_and_saved_build_shapes(tmp_path):
+    inner = {
+        "class_name": "Sequential",
+        "config": {"layers": [layer("Dense", [None, 784], units=128)] * 20},
+    }
+    message = refusal(saved(tmp_path / "nested.keras", sequential((28, 28), inner)), CV1)
+    assert "more than 16 layers" in message
+    # A build shape that claims a huge input counts, whatever the layer is called with.
+    lying = sequential((28, 28), layer("Flatten"), layer("Dense", [None, 10**7], units=128))
+    assert "parameters" in refusal(saved(tmp_path / "lying.keras", lying), CV1)
+
+
+def test_a_config_declared_at_2_gib_is_refused_without_reading_it(tmp_path):
+    path = saved(tmp_path / "huge.keras", sequential((28, 28), layer("Flatten")))
+    data = bytearray(path.read_bytes())
+    # The central directory's record of config.json: its uncompressed size sits at offset 24.
+    record = data.index(b"PK\x01\x02")
+    while data[record + 46 : record + 57] != b"config.json":
+        record = data.index(b"PK\x01\x02", record + 4)
+    data[record + 24 : record + 28] = struct.pack("<I", 2**31)
+    path.write_bytes(bytes(data))
+    assert "config.json is 2,048.0 MB" in refusal(path, CV1)
+    with pytest.raises(architecture.CheckFailed, match="holds 2,147,483,648 bytes"):
+        architecture.compile_settings(path)
+
+
+def test_config_cap_is_checked_before_parsing(tmp_path):
+    path = saved(tmp_path / "ok.keras", sequential((28, 28), layer("Flatten")))
+    assert "config.json is" in refusal(path, CV1, max_config_bytes=100)
+
+
+def test_reference_models_pass_the_screen(tmp_path):
+    for lab in labs.LABS.values():
+        spec = importlib.util.spec_from_file_location(lab.name, REFERENCE / f"{lab.name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        model = module.build_model()
+        module.compile_model(model)
+        model.save(tmp_path / f"{lab.name}.keras")
+        architecture.screen(tmp_path / f"{lab.name}.keras", lab)
+
+
+@pytest.fixture(scope="module")
+def cv1_reference(tmp_path_factory) -> Path:
+    spec = importlib.util.spec_from_file_location("cv1", REFERENCE / "cv1_mnist_intro.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = module.build_model()
+    module.compile_model(model)
+    path = tmp_path_factory.mktemp("cv1") / "compiled.keras"
+    model.save(path)
+    return path
+
+
+@pytest.mark.skipif(not trainer.FORKS, reason="training runs in-process here")
+def test_the_worker_trains_to_the_same_numbers(cv1_reference):
+    with trainer.Trainer() as worker:
+        through_worker = worker.train(cv1_reference, CV1)
+    in_process = training.train(cv1_reference, CV1, verbose=0)
+    assert through_worker.error == ""
+    assert through_worker.losses == in_process.losses
+    assert through_worker.accuracy == in_process.accuracy
+    assert through_worker.initial_loss == in_process.initial_loss
+
+
+@pytest.mark.skipif(not trainer.FORKS, reason="training runs in-process here")
+def test_a_timeout_costs_only_training_and_accuracy(grade, monkeypatch):
+    monkeypatch.setattr(trainer, "SECONDS", 0.01)
+    graded = grade(REFERENCE / "cv1_mnist_intro.py")
+    assert graded.failed("cv1_mnist_intro") == {"training", "accuracy"}
+    assert "took longer than the grader allows (0.01 s)" in graded.output(
+        "cv1_mnist_intro", "training"
+    )
+    assert graded.output("cv1_mnist_intro", "accuracy") == (
+        "blocked: the grader could not train your model"
+    )
+    assert graded.score("cv1_mnist_intro") == (8, 10)
+
+
+def test_a_huge_notebook_is_refused_before_conversion(tmp_path):
+    notebook = tmp_path / "cv1_mnist_intro.ipynb"
+    cell = {"cell_type": "markdown", "metadata": {}, "source": "x" * (6 * 2**20)}
+    notebook.write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4}))
+    result = sandbox.run(CV1, notebook, tmp_path / "work", sandbox.Limits())
+    assert result.problem.startswith("cv1_mnist_intro.ipynb is 6.0 MB, more than the 5 MB")
+    assert "Clear All Outputs" in result.problem
+    assert not (tmp_path / "work" / CV1.name / "notebook").exists()
