@@ -29,20 +29,23 @@ trainer_key = pytest.StashKey[Trainer]()
 class ModelChecks:
     """Checks for the API every lab has: preprocess, build_model and compile_model."""
 
-    @pytest.fixture(scope="class", autouse=True)
+    @pytest.fixture(scope="class")
     def trainer(self, request: pytest.FixtureRequest) -> Trainer:
-        """One training worker for the whole run, started by the first lab's first check."""
+        """One training worker for the whole run."""
         config = request.config
         if trainer_key not in config.stash:
-            config.stash[trainer_key] = Trainer()  # imports TensorFlow while harvests run
+            config.stash[trainer_key] = Trainer()
             config.add_cleanup(config.stash[trainer_key].close)
         return config.stash[trainer_key]
 
     @pytest.fixture(scope="class")
-    def model(self, harvest: Harvest, lab: Lab) -> Any:
+    def model(self, harvest: Harvest, lab: Lab, trainer: Trainer) -> Any:
         harvest.require("build_model")
         path = harvest.file(MODEL)
         architecture.screen(path, lab)
+        # The first model worth training starts the worker: it imports TensorFlow while this
+        # lab's other checks run, and a run with nothing to train never pays for it.
+        trainer.start()
         return architecture.load(path)
 
     @pytest.fixture(scope="class")

@@ -39,7 +39,7 @@ MAX_REPLY_BYTES = 2**16
 
 
 class Trainer:
-    """The grader's end of the training worker, started at once; thread-safe."""
+    """The grader's end of the training worker, started by ``start`` or the first run."""
 
     def __init__(
         self, seconds: float | None = None, memory_bytes: int | None = None, forks: bool = FORKS
@@ -49,8 +49,12 @@ class Trainer:
         self._forks = forks
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
-        if forks:
-            self._process = _start_worker()
+
+    def start(self) -> None:
+        """Start the worker now, so that it imports TensorFlow while the grader works."""
+        with self._lock:
+            if self._forks and self._process is None:
+                self._process = _start_worker()
 
     def __enter__(self) -> Trainer:
         return self
