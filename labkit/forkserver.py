@@ -6,7 +6,8 @@ stdin and answers on stdout: ``{"id": ..., "pid": N}`` when a child starts and
 ``{"id": ..., "exit": CODE}`` when it ends (a negative code is the signal that ended it).
 Each child runs in its own session, with its own limits, and never returns to the server's
 code. The server itself never runs student code, and forks before TensorFlow starts any
-threads of its own.
+threads of its own. A request with ``"task": "train"`` forks a child that runs the grader's
+own training instead (``labkit.trainer``).
 
 Where forking is unsafe (macOS, Windows), each child is a fresh process instead.
 
@@ -91,6 +92,7 @@ class ForkServer:
 
     def __init__(self, environment: dict[str, str], forks: bool = FORKS) -> None:
         self._environment = environment
+        self.forks = forks
         self._lock = threading.Lock()
         self._children: dict[str, Child] = {}
         self._next_id = 0
@@ -217,7 +219,7 @@ def preload() -> None:
 
     tf.keras.layers  # noqa: B018  -- resolve the lazy `tensorflow.keras` alias once, here
 
-    from labkit import figures, harvest  # noqa: F401
+    from labkit import figures, harvest, trainer  # noqa: F401
 
 
 def serve(requests: int, replies: int) -> None:
@@ -244,6 +246,14 @@ def serve(requests: int, replies: int) -> None:
             os.killpg(pid, signal.SIGKILL)
 
 
+def signal_name(number: int) -> str:
+    """'SIGKILL' for 9, on any platform; a number the platform does not know stays a number."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def _fork(request: dict[str, Any]) -> int:
     pid = os.fork()
     if pid == 0:
@@ -263,9 +273,14 @@ def _become_child(request: dict[str, Any], forked: bool = True) -> None:
             _redirect(request["output"])
             os.closerange(3, MAX_FD)  # the server's pipes: a child must not answer for it
         os.chdir(request["scratch"])
-        from labkit import harvest
+        if request.get("task") == "train":
+            from labkit import trainer
 
-        harvest.harvest(request["lab"], Path(request["module"]), Path(request["folder"]))
+            trainer.train_in_child(request)
+        else:
+            from labkit import harvest
+
+            harvest.harvest(request["lab"], Path(request["module"]), Path(request["folder"]))
         code = 0
     finally:
         os._exit(code)

@@ -11,6 +11,8 @@ Usage, in ``graders/test_cv3_mnist_cnn.py``::
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,32 +22,17 @@ from labkit import architecture, checks, sandbox
 from labkit.harvest import CLASS_NAMES, COMPILED, MODEL, PREPROCESSED
 from labkit.labs import Lab
 from labkit.sandbox import Harvest
-from labkit.trainer import Trainer
 from labkit.training import TrainingResult
-
-trainer_key = pytest.StashKey[Trainer]()
 
 
 class ModelChecks:
     """Checks for the API every lab has: preprocess, build_model and compile_model."""
 
     @pytest.fixture(scope="class")
-    def trainer(self, request: pytest.FixtureRequest) -> Trainer:
-        """One training worker for the whole run."""
-        config = request.config
-        if trainer_key not in config.stash:
-            config.stash[trainer_key] = Trainer()
-            config.add_cleanup(config.stash[trainer_key].close)
-        return config.stash[trainer_key]
-
-    @pytest.fixture(scope="class")
-    def model(self, harvest: Harvest, lab: Lab, trainer: Trainer) -> Any:
+    def model(self, harvest: Harvest, lab: Lab) -> Any:
         harvest.require("build_model")
         path = harvest.file(MODEL)
         architecture.screen(path, lab)
-        # The first model worth training starts the worker: it imports TensorFlow while this
-        # lab's other checks run, and a run with nothing to train never pays for it.
-        trainer.start()
         return architecture.load(path)
 
     @pytest.fixture(scope="class")
@@ -53,11 +40,13 @@ class ModelChecks:
         return architecture.layers_of(model)
 
     @pytest.fixture(scope="class")
-    def trained(self, harvest: Harvest, lab: Lab, trainer: Trainer) -> TrainingResult:
+    def trained(
+        self, harvest: Harvest, lab: Lab, train: Callable[[Path], TrainingResult]
+    ) -> TrainingResult:
         harvest.require("compile_model")
         path = harvest.file(COMPILED)
         architecture.screen(path, lab)
-        return trainer.train(path, lab)
+        return train(path)
 
     @pytest.mark.check("submission", points=1)
     def test_submission(self, harvest: Harvest) -> None:

@@ -22,9 +22,10 @@ from typing import Any
 
 import pytest
 
-from labkit import datasets, forkserver, labs, report, sandbox, submission
+from labkit import datasets, forkserver, labs, report, sandbox, submission, trainer
 from labkit.checks import CheckFailed
 from labkit.report import CheckResult
+from labkit.training import TrainingResult
 
 session_key = pytest.StashKey["GradingSession"]()
 note_key = pytest.StashKey[str]()
@@ -72,6 +73,13 @@ class GradingSession:
             return report.BLOCKED + "; ".join(cause.short for cause in failure.causes)
         shown.update(cause.message for cause in failure.causes)
         return str(failure)
+
+    def train(self, lab: labs.Lab, compiled: Path) -> TrainingResult:
+        """The grader's own training run of a harvested model, in a child with limits."""
+        self.open()
+        assert self._workdir is not None, "harvests start before anything is trained"
+        grader = trainer.Trainer(self._server)
+        return grader.train(compiled, lab, self._workdir / f"{lab.name}.training")
 
     def harvest(self, lab_name: str) -> sandbox.Harvest:
         self.start([lab_name])
@@ -209,6 +217,13 @@ def lab(request: pytest.FixtureRequest) -> labs.Lab:
 def harvest(request: pytest.FixtureRequest, lab: labs.Lab) -> sandbox.Harvest:
     """What the submission's module produced for this lab, harvested in a child process."""
     return request.config.stash[session_key].harvest(lab.name)
+
+
+@pytest.fixture(scope="module")
+def train(request: pytest.FixtureRequest, lab: labs.Lab) -> Callable[[Path], TrainingResult]:
+    """Train a fresh copy of a harvested model the grader's way, in a child with limits."""
+    grading = request.config.stash[session_key]
+    return lambda compiled: grading.train(lab, compiled)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,10 +249,7 @@ def _explain_exit(code: int | None, limits: Limits) -> str:
         return ""
     if code > 0:
         return f"exited with status {code}: remove any exit(), quit() or os._exit() calls"
-    try:
-        name = signal.Signals(-code).name
-    except ValueError:
-        name = f"signal {-code}"
+    name = forkserver.signal_name(-code)
     if name == "SIGKILL":
         return f"killed, probably for using more than {limits.memory_bytes / 2**30:g} GiB of memory"
     if name == "SIGXCPU":

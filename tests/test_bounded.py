@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import REFERENCE
 
-from labkit import architecture, labs, sandbox, trainer, training
+from labkit import architecture, forkserver, labs, sandbox, trainer, training
 from labkit.architecture import ModelRefused
 
 CV1 = labs.get("cv1_mnist_intro")
@@ -128,10 +128,10 @@ def cv1_reference(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.mark.skipif(not trainer.FORKS, reason="training runs in-process here")
-def test_the_worker_trains_to_the_same_numbers(cv1_reference):
-    with trainer.Trainer() as worker:
-        through_worker = worker.train(cv1_reference, CV1)
+@pytest.mark.skipif(not forkserver.FORKS, reason="training runs in-process here")
+def test_a_training_child_gets_the_same_numbers(cv1_reference, tmp_path):
+    with sandbox.start_server() as server:
+        through_worker = trainer.Trainer(server).train(cv1_reference, CV1, tmp_path)
     in_process = training.train(cv1_reference, CV1, verbose=0)
     assert through_worker.error == ""
     assert through_worker.losses == in_process.losses
@@ -139,7 +139,7 @@ def test_the_worker_trains_to_the_same_numbers(cv1_reference):
     assert through_worker.initial_loss == in_process.initial_loss
 
 
-@pytest.mark.skipif(not trainer.FORKS, reason="training runs in-process here")
+@pytest.mark.skipif(not forkserver.FORKS, reason="training runs in-process here")
 def test_a_timeout_costs_only_training_and_accuracy(grade, monkeypatch):
     monkeypatch.setattr(trainer, "SECONDS", 0.01)
     graded = grade(REFERENCE / "cv1_mnist_intro.py")
