@@ -78,9 +78,11 @@ class Lab:
         return (images.astype(np.float32) / 255.0).reshape((-1, *self.input_shape))
 
 
-# Accuracy thresholds come from `nox -s benchmark`: the reference model trained with the
-# grader's recipe on seeds 0-9 (offline data, 2 CPU cores). Each threshold is the worst
-# seed less 0.05, rounded down, so a correct model never fails; chance is 0.10.
+# Accuracy thresholds come from `nox -s calibrate -- --seeds 20`: the reference trained with
+# the grader's recipe on seeds 0-19 (offline data, 2 CPU cores). Each threshold is the worst
+# seed less 0.05, rounded down, so a correct model never fails; chance is 0.10. Each lab
+# quotes calibrate's last output: the reference's range, and how far below the threshold
+# the best mistake that must fail accuracy (non-finite training) lands.
 
 DENSE_LAYERS = (
     Layer("Flatten", (784,), 0),
@@ -94,7 +96,8 @@ CV1 = Lab(
     dataset="mnist",
     input_shape=(28, 28),
     layers=DENSE_LAYERS,
-    # Reference over seeds 0-9: min 0.883, mean 0.894, max 0.903.
+    # calibrate: reference 0.881 / 0.893 / 0.903 (min / mean / max), worst seed +0.051
+    # above 0.83; non-finite training 0.087, 0.742 below it.
     training=Training(train_size=5000, test_size=2000, epochs=3, min_accuracy=0.83),
 )
 
@@ -104,8 +107,9 @@ CV2 = Lab(
     dataset="fashion_mnist",
     input_shape=(28, 28),
     layers=DENSE_LAYERS,
-    # Reference over seeds 0-9: min 0.800, mean 0.821, max 0.837.
-    training=Training(train_size=5000, test_size=2000, epochs=3, min_accuracy=0.75),
+    # calibrate: reference 0.744 / 0.817 / 0.838, worst seed +0.054 above 0.69. Seeds 0-9
+    # alone had their worst at 0.800, which set the old 0.75 that a later seed fails.
+    training=Training(train_size=5000, test_size=2000, epochs=3, min_accuracy=0.69),
     class_names=(
         "T-shirt/top",
         "Trouser",
@@ -134,8 +138,8 @@ CV3 = Lab(
         Layer("Dense", (64,), 102_464, "relu"),
         Layer("Dense", (10,), 650, OUTPUT),
     ),
-    # Reference over seeds 0-9: min 0.911, mean 0.922, max 0.934.
-    training=Training(train_size=3000, test_size=2000, epochs=2, min_accuracy=0.86),
+    # calibrate: reference 0.896 / 0.921 / 0.934, worst seed +0.056 above 0.84.
+    training=Training(train_size=3000, test_size=2000, epochs=2, min_accuracy=0.84),
 )
 
 CV4 = Lab(
@@ -153,7 +157,8 @@ CV4 = Lab(
         Layer("Dense", (64,), 65_600, "relu"),
         Layer("Dense", (10,), 650, OUTPUT),
     ),
-    # Reference over seeds 0-19: min 0.406, mean 0.435, max 0.468.
+    # calibrate: reference 0.406 / 0.435 / 0.468, worst seed +0.056 above 0.35. The old
+    # recipe (5,000 images, batch 32) ranged 0.31-0.42 and needed a 0.26 floor.
     training=Training(
         train_size=10_000, test_size=2000, epochs=2, batch_size=64, min_accuracy=0.35
     ),
