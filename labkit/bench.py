@@ -176,7 +176,8 @@ class _PeakMemory:
             self.bytes = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 
     def _sample(self) -> None:
-        while not self._done.wait(0.1):
+        # Reading smaps_rollup locks each process's memory map: sample gently, not constantly.
+        while not self._done.wait(0.5):
             self.bytes = max(self.bytes, sum(map(_pss_bytes, _tree(self.root))))
 
 

@@ -141,6 +141,16 @@ class ForkServer:
             child.ended.set()
             return child
 
+    def preload(self, dataset_names: list[str]) -> None:
+        """Have the server read these datasets, for the training children it forks later."""
+        with self._lock:
+            if self._process is None or not self.alive:
+                return
+            with contextlib.suppress(OSError):
+                assert self._process.stdin is not None
+                self._process.stdin.write((json.dumps({"preload": dataset_names}) + "\n").encode())
+                self._process.stdin.flush()
+
     def close(self) -> None:
         """End the server and any child still running."""
         with self._lock:
@@ -235,15 +245,28 @@ def serve(requests: int, replies: int) -> None:
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:
-                if line.strip():
-                    request = json.loads(line)
-                    pid = _fork(request)
-                    children[pid] = request["id"]
-                    _reply(replies, {"id": request["id"], "pid": pid})
+                if not line.strip():
+                    continue
+                request = json.loads(line)
+                if "preload" in request:
+                    _preload_datasets(request["preload"])
+                    continue
+                pid = _fork(request)
+                children[pid] = request["id"]
+                _reply(replies, {"id": request["id"], "pid": pid})
         _reap(children, replies)
     for pid in children:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
+
+
+def _preload_datasets(names: list[str]) -> None:
+    """Read local datasets once, here, so that every training child forked later has them."""
+    from labkit import datasets
+
+    for name in names:
+        with contextlib.suppress(Exception):  # a child that needs it reports the problem
+            datasets.local(name)
 
 
 def signal_name(number: int) -> str:

@@ -59,6 +59,8 @@ class GradingSession:
                 self._harvests[name] = self._pool.submit(
                     sandbox.run, lab, modules[name], self._workdir, self.limits, self._server
                 )
+        assert self._server is not None
+        self._server.preload(sorted({labs.get(name).dataset for name in lab_names}))
 
     def open(self) -> None:
         """Start the fork server that harvest children come from, if it is not running yet."""
