@@ -19,7 +19,7 @@ from labkit.notebooks import graded_name
 
 # Keras' per-epoch timings ("- 9s - 11ms/step") differ from run to run; without them an
 # executed notebook rebuilds byte for byte. Everything else stays, as students see it.
-TIMING = re.compile(r" - \d+(\.\d+)?m?s(/step)?(?= - |$)", re.MULTILINE)
+TIMING = re.compile(r" - \d+(\.\d+)?[mu]?s(/step)?(?= - |$)", re.MULTILINE)
 
 
 class ReplaceSolutions(Preprocessor):

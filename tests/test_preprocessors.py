@@ -51,6 +51,8 @@ def test_stable_outputs_drops_timings_and_keeps_everything_else():
         # What students would see stays, so a noisy notebook shows in the build.
         new_output("stream", name="stderr", text=warning),
         new_output("stream", name="stdout", text="313/313 - 1s - accuracy: 0.9\n"),
+        # Fast steps are timed in microseconds.
+        new_output("stream", name="stdout", text="313/313 - 982us/step - accuracy: 0.8\n"),
     ]
     cell.metadata["execution"] = {"iopub.execute_input": "2026-11-26T02:00:00"}
     result, _ = StableOutputs().preprocess(notebook(cell), {})
@@ -58,5 +60,6 @@ def test_stable_outputs_drops_timings_and_keeps_everything_else():
         "Epoch 1/2\n157/157 - loss: 0.5\n",
         warning,
         "313/313 - accuracy: 0.9\n",
+        "313/313 - accuracy: 0.8\n",
     ]
     assert "execution" not in result.cells[0].metadata
