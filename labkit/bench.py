@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from labkit import forkserver, labs, sandbox, training
+from labkit import architecture, forkserver, labs, sandbox, training
 from labkit.harvest import COMPILED
 from labkit.quiet import quiet_tensorflow
 
@@ -99,19 +99,8 @@ def _per_lab(chosen: Sequence[labs.Lab], peak_gflops: float) -> str:
 
 
 def training_flops(lab: labs.Lab) -> float:
-    """Floating-point operations to train on one image: forward plus a backward of twice that.
-
-    A layer's multiply-adds are its weights (parameters less one bias per output channel)
-    times the positions its output has, as for Conv2D; for Dense that is one position.
-    """
-    multiply_adds = 0
-    for layer in lab.layers:
-        if layer.params:
-            positions = 1
-            for size in layer.output_shape[:-1]:
-                positions *= size
-            multiply_adds += (layer.params - layer.output_shape[-1]) * positions
-    return 3 * 2 * multiply_adds
+    """Floating-point operations to train on one image: forward plus a backward of twice that."""
+    return 3 * 2 * architecture.lab_multiply_adds(lab)
 
 
 def _matmul_gflops() -> float:
