@@ -48,7 +48,6 @@ FORKS = sys.platform == "linux"
 class Child:
     """One forked harvest child, as the grader sees it: its process group and how it ended."""
 
-    server: ForkServer
     started: threading.Event = field(default_factory=threading.Event)
     ended: threading.Event = field(default_factory=threading.Event)
     pid: int | None = None
@@ -124,32 +123,32 @@ class ForkServer:
         with self._lock:
             self._next_id += 1
             request_id = str(self._next_id)
-            child = Child(self)
+            child = Child()
             self._children[request_id] = child
             if self._process is None:
                 return self._spawn(child, request)
-            if self.alive:
-                try:
-                    line = json.dumps({**request, "id": request_id}) + "\n"
-                    assert self._process.stdin is not None
-                    self._process.stdin.write(line.encode())
-                    self._process.stdin.flush()
-                    return child
-                except OSError:
-                    self.alive = False
-            child.started.set()
-            child.ended.set()
+            if not self._send({**request, "id": request_id}):
+                child.started.set()  # never started: its harvest reports the server gone
+                child.ended.set()
             return child
 
     def preload(self, dataset_names: list[str]) -> None:
         """Have the server read these datasets, for the training children it forks later."""
         with self._lock:
-            if self._process is None or not self.alive:
-                return
-            with contextlib.suppress(OSError):
-                assert self._process.stdin is not None
-                self._process.stdin.write((json.dumps({"preload": dataset_names}) + "\n").encode())
-                self._process.stdin.flush()
+            if self._process is not None:
+                self._send({"preload": dataset_names})
+
+    def _send(self, message: dict[str, Any]) -> bool:
+        """Write one request line to the server; False once the server is gone."""
+        if not self.alive:
+            return False
+        assert self._process is not None and self._process.stdin is not None
+        try:
+            self._process.stdin.write((json.dumps(message) + "\n").encode())
+            self._process.stdin.flush()
+        except OSError:
+            self.alive = False
+        return self.alive
 
     def close(self) -> None:
         """End the server and any child still running."""

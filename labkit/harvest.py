@@ -1,10 +1,10 @@
 """The child side of grading: import a submission, call its API, write what comes out.
 
-This is the only place student code runs, in a child process that ``labkit.sandbox``
-starts with time and memory limits. The grader trusts none of it: it reads the files
-written here, never live objects.
+This is the only place student code runs, in a child process that ``labkit.forkserver``
+starts for ``labkit.sandbox``, with time and memory limits. The grader trusts none of it:
+it reads the files written here, never live objects.
 
-Usage: ``python -m labkit.harvest LAB MODULE_PATH FOLDER``
+Usage, in that child: ``harvest(lab_name, module_path, folder)``
 """
 
 from __future__ import annotations
@@ -275,7 +275,3 @@ def _save_figure(child: Harvester, name: str, figure: Any) -> None:
     description, images = figures.describe(figure)
     (child.folder / f"{name}.json").write_text(child.writers.dumps(description), encoding="utf-8")
     child.writers.save_arrays(child.folder / f"{name}.npz", **images)
-
-
-if __name__ == "__main__":
-    harvest(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]))
