@@ -477,12 +477,7 @@ def submission(harvest: Harvest) -> None:
         if unfinished or (outcome.status == steps.ERROR and broken_names):
             causes.append(harvest.fault(name, dependencies=False))
     if harvest.problem:
-        causes.append(
-            Cause(
-                f"The module's process stopped early: {harvest.problem}",
-                "the module's process stopped early",
-            )
-        )
+        causes.append(harvest.stopped_early())
     causes = list(dict.fromkeys(cause for cause in causes if cause is not None))
     if causes:
         raise CheckFailed("\n".join(cause.message for cause in causes), causes=causes)

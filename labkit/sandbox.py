@@ -108,11 +108,15 @@ class Harvest:
                 f"{shown} is missing",
             )
         if name not in self.steps and self.problem:
-            return Cause(
-                f"The module's process stopped early: {self.problem}",
-                "the module's process stopped early",
-            )
+            return self.stopped_early()
         return Cause(f"{shown}: {outcome.message}", f"{shown} failed")
+
+    def stopped_early(self) -> Cause:
+        """The child's process ending before the harvest did, as a cause."""
+        return Cause(
+            f"The module's process stopped early: {self.problem}",
+            "the module's process stopped early",
+        )
 
     def require(self, name: str) -> None:
         """Raise CheckFailed, saying what to fix, unless step ``name`` succeeded."""
