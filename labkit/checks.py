@@ -464,11 +464,9 @@ def submission(harvest: Harvest) -> None:
     """The module imports and defines every function of the lab, none of them a TODO."""
     from labkit import harvest as steps
 
-    lab = harvest.lab
     harvest.require("import")
     causes: list[Cause] = []
-    names = [*lab.functions, "CLASS_NAMES"] if lab.class_names else lab.functions
-    for name in names:
+    for name in harvest.lab.api_names:
         outcome = harvest.step(name)
         unfinished = outcome.status == steps.TODO or (
             outcome.status == steps.SKIPPED and "does not define" in outcome.message

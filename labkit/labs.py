@@ -70,6 +70,11 @@ class Lab:
         object.__setattr__(self, "functions", tuple(names))
 
     @property
+    def api_names(self) -> tuple[str, ...]:
+        """The names a lab module must define: its functions, and CLASS_NAMES where it has them."""
+        return (*self.functions, "CLASS_NAMES") if self.class_names else self.functions
+
+    @property
     def total_params(self) -> int:
         return sum(layer.params for layer in self.layers)
 

@@ -48,11 +48,6 @@ def graded_name(cell) -> str | None:
     return None
 
 
-def api_names(lab: Lab) -> tuple[str, ...]:
-    """The names a lab module must define: its functions, and CLASS_NAMES where it has them."""
-    return (*lab.functions, "CLASS_NAMES") if lab.class_names else lab.functions
-
-
 def cells(notebook) -> list[sourcecode.Cell]:
     """The notebook's code cells, each labelled with its number from the top."""
     return [
@@ -64,7 +59,7 @@ def cells(notebook) -> list[sourcecode.Cell]:
 
 def convert(path: Path, lab: Lab) -> Module:
     """The lab module that the notebook at ``path`` defines, to be written as ``LAB.py``."""
-    return sourcecode.assemble(cells(read(path)), api_names(lab), f"{lab.name}.py", path.name)
+    return sourcecode.assemble(cells(read(path)), lab.api_names, f"{lab.name}.py", path.name)
 
 
 def lab_from_metadata(path: Path) -> str | None:

@@ -21,7 +21,7 @@ import types
 from pathlib import Path
 from typing import Any
 
-from labkit import labs, notebooks, report, sourcecode
+from labkit import labs, report, sourcecode
 from labkit.handouts import EXERCISES, notebook_imports
 
 SHOWN_AS = "your notebook"
@@ -75,7 +75,7 @@ def module_source(lab: labs.Lab, namespace: dict[str, Any]) -> sourcecode.Module
             for number, source in enumerate(history)
             if source.strip()  # In[0] is always empty
         ]
-        return sourcecode.assemble(cells, notebooks.api_names(lab), filename, SHOWN_AS)
+        return sourcecode.assemble(cells, lab.api_names, filename, SHOWN_AS)
     return sourcecode.Module(_functions_source(lab, namespace), filename, SHOWN_AS)
 
 
