@@ -75,7 +75,7 @@ def _per_lab(chosen: Sequence[labs.Lab], peak_gflops: float) -> str:
     ]
     with (
         tempfile.TemporaryDirectory(prefix="labkit-bench-") as workdir,
-        sandbox.start_server() as server,
+        sandbox.start_server(Path(workdir)) as server,
     ):
         server.ready.wait(forkserver.STARTUP_SECONDS)  # its import is not a lab's cost
         for lab in chosen:

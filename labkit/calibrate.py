@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labkit import labs, sandbox, training
+from labkit import isolation, labs, sandbox, training
 from labkit.harvest import COMPILED
 from labkit.quiet import quiet_tensorflow
 
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     below = []
     with (
         tempfile.TemporaryDirectory(prefix="labkit-calibrate-") as folder,
-        sandbox.start_server() as server,
+        sandbox.start_server(Path(folder)) as server,
     ):
         for lab in chosen:
             workdir = Path(folder) / lab.name
@@ -100,8 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _accuracies(lab: labs.Lab, module: Path, seeds: range, server: Any) -> tuple[float, ...]:
-    with tempfile.TemporaryDirectory(prefix="labkit-harvest-") as workdir:
+def _accuracies(
+    lab: labs.Lab, module: Path, seeds: range, server: isolation.Server
+) -> tuple[float, ...]:
+    with tempfile.TemporaryDirectory(prefix="labkit-harvest-", dir=server.workdir) as workdir:
         harvest = sandbox.run(lab, module, Path(workdir), sandbox.Limits(), server)
         compiled = harvest.folder / COMPILED
         if not compiled.is_file():

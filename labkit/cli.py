@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from labkit import labs, report, sandbox, submission
+from labkit import isolation, labs, report, sandbox, submission
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -46,6 +46,11 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             submission.lab_of(args.submission)
     except submission.SubmissionError as error:
         parser.error(str(error))
+    if args.isolation == "required" and isolation.unavailable_reason():
+        parser.error(
+            f"{isolation.UNAVAILABLE} ({isolation.unavailable_reason()}): "
+            "--isolation required refuses to grade without it"
+        )
     graders = _graders_folder(args.graders)
     if graders is None:
         parser.error("no graders/ folder found: run this from the labkit folder or pass --graders")
@@ -64,6 +69,8 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 _explain(captured.text, code)
             return EXIT_USAGE if code == pytest.ExitCode.USAGE_ERROR else int(code)
         results = json.loads(results_file.read_text(encoding="utf-8"))
+        if args.isolation == "auto" and isolation.unavailable_reason():
+            print(f"{isolation.UNAVAILABLE} ({isolation.unavailable_reason()})")
         print(report.table(report.results_from_json(results)))
         if args.results:
             print(f"results written to {args.results}")
@@ -85,6 +92,8 @@ def _pytest_args(args: argparse.Namespace, graders: Path) -> list[str]:
         str(args.time_limit),
         "--memory-limit",
         str(args.memory_limit),
+        "--isolation",
+        args.isolation,
         "-p",
         "no:cacheprovider",
     ]
@@ -181,6 +190,13 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=sandbox.Limits.memory_bytes / 2**30,
         help="GiB per lab's submission process",
+    )
+    grading.add_argument(
+        "--isolation",
+        choices=isolation.MODES,
+        default="auto",
+        help="sandbox each lab's process: 'auto' where the platform allows, 'required' to "
+        "refuse to grade without it (for batch, CI and autograder runs), or 'off'",
     )
     grading.add_argument(
         "--verbose",

@@ -2,14 +2,21 @@
 
 Importing TensorFlow takes seconds; forking a process that already has it takes a fraction
 of one. The server imports what every harvest needs, then reads requests as JSON lines on
-stdin and answers on stdout: ``{"id": ..., "pid": N}`` when a child starts and
-``{"id": ..., "exit": CODE}`` when it ends (a negative code is the signal that ended it).
-Each child runs in its own session, with its own limits, and never returns to the server's
-code. The server itself never runs student code, and forks before TensorFlow starts any
-threads of its own. A request with ``"task": "train"`` forks a child that runs the grader's
-own training instead (``labkit.trainer``).
+stdin and answers on stdout: ``{"id": ..., "pid": N}`` when a child starts, ``{"id": ...,
+"event": LINE}`` for each line the child reports on its events pipe, and ``{"id": ...,
+"exit": CODE}`` when it ends (a negative code is the signal that ended it), after its last
+event. ``{"kill": ID}`` ends a child and all it started. Each child runs in its own
+session, with its own limits, and never returns to the server's code. The server itself
+never runs student code, and forks before TensorFlow starts any threads of its own. A
+request with ``"task": "train"`` forks a child that runs the grader's own training instead
+(``labkit.trainer``).
 
-Where forking is unsafe (macOS, Windows), each child is a fresh process instead.
+Started under a ``prefix`` such as bubblewrap (``labkit.isolation``), the server and all its
+children live in that sandbox; a request's ``"confine"`` then shuts its child into its own
+folders (``labkit.confine``) and its ``"cgroups"`` cap the child's whole tree.
+
+Where forking is unsafe (macOS, Windows), each child is a fresh process instead, and its
+events come on its standard output.
 
 Usage, in the grader::
 
@@ -29,6 +36,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,8 +44,11 @@ from typing import Any
 POLL_SECONDS = 0.05
 MAX_FD = 65536
 EXIT_CRASHED = 70  # the harvest itself raised, which it never should
+EVENTS_FD = 3  # where a child writes its events, one JSON line each
+MAX_EVENT_BYTES = 2**20  # a child's events in all; a harvest writes a few kilobytes
 
 
+STOP_SECONDS = 10.0  # for a killed child's exit, and its last events, to come back
 STARTUP_SECONDS = 300.0  # importing TensorFlow on a slow laptop, under load
 # Forking a process that has loaded TensorFlow is safe on Linux; macOS system libraries are
 # not fork-safe and Windows cannot fork, so there each child starts, and imports, afresh.
@@ -53,6 +64,9 @@ class Child:
     pid: int | None = None
     code: int | None = None  # None when it is unknown how the child ended
     process: subprocess.Popen[bytes] | None = None  # when it was started without the server
+    events: list[str] = field(default_factory=list)  # complete once ``ended`` is set
+    stop: Callable[[], None] | None = None  # ends it through the server that forked it
+    sandboxed: bool = False  # in a PID namespace that dies with the server
 
     def wait(self, seconds: float) -> bool:
         """Wait up to ``seconds`` after the start for the child to end; False on a timeout."""
@@ -68,6 +82,10 @@ class Child:
 
     def kill(self) -> None:
         """End the child and everything it started (on Windows, the child alone)."""
+        if self.stop is not None:
+            self.stop()
+        if self.sandboxed:
+            return  # its pid means nothing outside the sandbox; the server ends it
         if self.pid is not None and hasattr(os, "killpg"):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signal.SIGKILL)
@@ -77,6 +95,8 @@ class Child:
 
     def _group_alive(self) -> bool:
         # Only asked once the server has died and can no longer report the exit itself.
+        if self.sandboxed:
+            return False  # the sandbox's PID namespace ended with the server
         try:
             os.killpg(self.pid or 0, 0)
         except ProcessLookupError:
@@ -89,9 +109,12 @@ class Child:
 class ForkServer:
     """The grader's end of a fork server process."""
 
-    def __init__(self, environment: dict[str, str], forks: bool = FORKS) -> None:
+    def __init__(
+        self, environment: dict[str, str], forks: bool = FORKS, prefix: Sequence[str] = ()
+    ) -> None:
         self._environment = environment
         self.forks = forks
+        self.sandboxed = bool(prefix)
         self._lock = threading.Lock()
         self._children: dict[str, Child] = {}
         self._next_id = 0
@@ -102,7 +125,7 @@ class ForkServer:
             self.ready.set()
             return
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "labkit.forkserver"],
+            [*prefix, sys.executable, "-m", "labkit.forkserver"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -123,10 +146,11 @@ class ForkServer:
         with self._lock:
             self._next_id += 1
             request_id = str(self._next_id)
-            child = Child()
+            child = Child(sandboxed=self.sandboxed)
             self._children[request_id] = child
             if self._process is None:
                 return self._spawn(child, request)
+            child.stop = lambda: self._stop(request_id)
             if not self._send({**request, "id": request_id}):
                 child.started.set()  # never started: its harvest reports the server gone
                 child.ended.set()
@@ -137,6 +161,10 @@ class ForkServer:
         with self._lock:
             if self._process is not None:
                 self._send({"preload": dataset_names})
+
+    def _stop(self, request_id: str) -> None:
+        with self._lock:
+            self._send({"kill": request_id})
 
     def _send(self, message: dict[str, Any]) -> bool:
         """Write one request line to the server; False once the server is gone."""
@@ -170,20 +198,20 @@ class ForkServer:
 
     def _spawn(self, child: Child, request: dict[str, Any]) -> Child:
         """Start a child that imports everything itself: the way where forking is unsafe."""
-        with open(request["output"], "wb") as output:
-            child.process = subprocess.Popen(
-                [sys.executable, "-m", "labkit.forkserver", "--one", json.dumps(request)],
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                env=self._environment,
-                start_new_session=hasattr(os, "setsid"),
-            )
+        child.process = subprocess.Popen(
+            [sys.executable, "-m", "labkit.forkserver", "--one", json.dumps(request)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=self._environment,
+            start_new_session=hasattr(os, "setsid"),
+        )
         child.pid = child.process.pid
         child.started.set()
 
         def wait_for_exit() -> None:
-            assert child.process is not None
+            assert child.process is not None and child.process.stdout is not None
+            child.events = _lines(child.process.stdout.read(MAX_EVENT_BYTES))
             child.code = child.process.wait()
             child.ended.set()
 
@@ -205,6 +233,8 @@ class ForkServer:
             if "pid" in reply:
                 child.pid = int(reply["pid"])
                 child.started.set()
+            elif "event" in reply:
+                child.events.append(str(reply["event"]))
             elif "exit" in reply:
                 child.code = int(reply["exit"])
                 child.ended.set()
@@ -233,30 +263,85 @@ def preload() -> None:
 
 def serve(requests: int, replies: int) -> None:
     """Fork a child per request until ``requests`` closes; then end every child still running."""
-    children: dict[int, str] = {}
+    children: dict[int, Forked] = {}
     pending = b""
     while True:
-        readable, _, _ = select.select([requests], [], [], POLL_SECONDS)
-        if readable:
+        pipes = {child.events: child for child in children.values() if child.events >= 0}
+        readable, _, _ = select.select([requests, *pipes], [], [], POLL_SECONDS)
+        for pipe in readable:
+            if pipe in pipes:
+                pipes[pipe].relay(replies)
+        if requests in readable:
             chunk = os.read(requests, 65536)
             if not chunk:
                 break
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:
-                if not line.strip():
-                    continue
-                request = json.loads(line)
-                if "preload" in request:
-                    _preload_datasets(request["preload"])
-                    continue
-                pid = _fork(request)
-                children[pid] = request["id"]
-                _reply(replies, {"id": request["id"], "pid": pid})
+                if line.strip():
+                    _answer(json.loads(line), children, replies)
         _reap(children, replies)
     for pid in children:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
+
+
+@dataclass
+class Forked:
+    """The server's record of one child: its request id and the pipe its events come on."""
+
+    id: str
+    events: int
+    sent: int = 0
+    partial: bytes = b""
+
+    def relay(self, replies: int, draining: bool = False) -> None:
+        """Pass on each whole line the child has written; at its end, close the pipe."""
+        try:
+            chunk = os.read(self.events, 65536)
+        except BlockingIOError:
+            return
+        if not chunk:
+            os.close(self.events)
+            self.events = -1
+            return
+        self.partial += chunk
+        *lines, self.partial = self.partial.split(b"\n")
+        self.partial = self.partial[-MAX_EVENT_BYTES:]
+        for line in lines:
+            self.sent += len(line)
+            if self.sent <= MAX_EVENT_BYTES:
+                _reply(replies, {"id": self.id, "event": line.decode("utf-8", "replace")})
+
+    def drain(self, replies: int) -> None:
+        """Relay what is left once the child has ended; a process it left behind can't stall it."""
+        if self.events < 0:
+            return
+        os.set_blocking(self.events, False)
+        while self.events >= 0:
+            before = self.events
+            self.relay(replies)
+            if self.events == before and not _has_data(self.events):
+                os.close(self.events)
+                self.events = -1
+
+
+def _has_data(pipe: int) -> bool:
+    return bool(select.select([pipe], [], [], 0)[0])
+
+
+def _answer(request: dict[str, Any], children: dict[int, Forked], replies: int) -> None:
+    if "preload" in request:
+        _preload_datasets(request["preload"])
+    elif "kill" in request:
+        for pid, child in children.items():
+            if child.id == request["kill"]:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+    else:
+        pid, events = _fork(request)
+        children[pid] = Forked(request["id"], events)
+        _reply(replies, {"id": request["id"], "pid": pid})
 
 
 def _preload_datasets(names: list[str]) -> None:
@@ -265,7 +350,7 @@ def _preload_datasets(names: list[str]) -> None:
 
     for name in names:
         with contextlib.suppress(Exception):  # a child that needs it reports the problem
-            datasets.local(name)
+            datasets.load(name)
 
 
 def signal_name(number: int) -> str:
@@ -276,11 +361,15 @@ def signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _fork(request: dict[str, Any]) -> int:
+def _fork(request: dict[str, Any]) -> tuple[int, int]:
+    """Fork the child for ``request``; return its pid and the pipe its events come on."""
+    events, writer = os.pipe()
     pid = os.fork()
     if pid == 0:
+        os.dup2(writer, EVENTS_FD)
         _become_child(request)  # never returns
-    return pid
+    os.close(writer)
+    return pid, events
 
 
 def _become_child(request: dict[str, Any], forked: bool = True) -> None:
@@ -290,10 +379,16 @@ def _become_child(request: dict[str, Any], forked: bool = True) -> None:
             os.setsid()  # its own process group, so ending the lab ends all it started
             for number in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
                 signal.signal(number, signal.SIG_DFL)
+            _join_cgroups(request.get("cgroups", ()))
+        else:
+            os.dup2(1, EVENTS_FD)  # the grader reads events on this process's stdout
+        _redirect(request["output"])
+        os.closerange(EVENTS_FD + 1, MAX_FD)  # the server's pipes: a child must not answer for it
+        if request.get("confine"):
+            from labkit import confine
+
+            confine.confine(confine.Confinement.from_request(request["confine"]))
         _limit(request)
-        if forked:
-            _redirect(request["output"])
-            os.closerange(3, MAX_FD)  # the server's pipes: a child must not answer for it
         os.chdir(request["scratch"])
         if request.get("task") == "train":
             from labkit import trainer
@@ -302,10 +397,23 @@ def _become_child(request: dict[str, Any], forked: bool = True) -> None:
         else:
             from labkit import harvest
 
-            harvest.harvest(request["lab"], Path(request["module"]), Path(request["folder"]))
+            harvest.harvest(
+                request["lab"],
+                Path(request["module"]),
+                Path(request["inputs"]),
+                Path(request["outputs"]),
+                EVENTS_FD,
+            )
         code = 0
     finally:
         os._exit(code)
+
+
+def _join_cgroups(procs: Sequence[str]) -> None:
+    """Move this process into its cgroups, before it starts anything they should cap."""
+    for path in procs:
+        with open(path, "w") as file:
+            file.write("0")
 
 
 def _limit(request: dict[str, Any]) -> None:
@@ -332,7 +440,7 @@ def _redirect(output: str) -> None:
     sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
 
 
-def _reap(children: dict[int, str], replies: int) -> None:
+def _reap(children: dict[int, Forked], replies: int) -> None:
     while children:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -340,9 +448,14 @@ def _reap(children: dict[int, str], replies: int) -> None:
             return
         if pid == 0:
             return
-        request_id = children.pop(pid, None)
-        if request_id is not None:
-            _reply(replies, {"id": request_id, "exit": os.waitstatus_to_exitcode(status)})
+        child = children.pop(pid, None)
+        if child is not None:
+            child.drain(replies)
+            _reply(replies, {"id": child.id, "exit": os.waitstatus_to_exitcode(status)})
+
+
+def _lines(data: bytes) -> list[str]:
+    return data.decode("utf-8", "replace").splitlines()
 
 
 def _reply(replies: int, message: dict[str, Any]) -> None:
@@ -357,6 +470,10 @@ def main() -> None:
     replies = os.dup(1)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # stray prints must not corrupt the replies
     preload()
+    if FORKS:
+        from labkit import confine
+
+        confine.make_unreachable()
     _reply(replies, {"id": "", "ready": True})
     serve(0, replies)
     os._exit(0)  # TensorFlow's teardown takes a second and there is nothing left to save

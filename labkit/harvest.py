@@ -4,7 +4,7 @@ This is the only place student code runs, in a child process that ``labkit.forks
 starts for ``labkit.sandbox``, with time and memory limits. The grader trusts none of it:
 it reads the files written here, never live objects.
 
-Usage, in that child: ``harvest(lab_name, module_path, folder)``
+Usage, in that child: ``harvest(lab_name, module_path, inputs, outputs, events_fd)``
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ from labkit import tamper
 if TYPE_CHECKING:
     from labkit.labs import Lab
 
-# File names inside a harvest folder, shared with labkit.sandbox.
+# File names in a harvest's folders, shared with labkit.sandbox.
 INPUTS = "inputs.npz"
 HISTORY = "history.json"
-EVENTS = "events.jsonl"
 OUTPUT = "output.txt"
 PREPROCESSED = "preprocess.npy"
 MODEL = "model.keras"
@@ -68,13 +67,14 @@ class Writers(NamedTuple):
 class Harvester:
     """Runs a submission's API functions one step at a time, logging each outcome."""
 
-    def __init__(self, module_path: Path, folder: Path, writers: Writers) -> None:
+    def __init__(self, module_path: Path, folder: Path, writers: Writers, events: int) -> None:
         self.module_path = module_path
         self.folder = folder
         self.writers = writers
         self.module: ModuleType | None = None
-        # Appended and flushed per event, so a crash or os._exit loses nothing written so far.
-        self._events = (folder / EVENTS).open("a", encoding="utf-8")
+        # A pipe the grader reads: flushed per event, so a crash or os._exit loses nothing
+        # written so far, and nothing written can be taken back.
+        self._events = open(events, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
         self._seal = tamper.Seal()  # last, so that it sees the harvest's own set-up as it is
 
     def log(self, step: str, status: str, message: str = "") -> None:
@@ -139,18 +139,22 @@ class Harvester:
         return text
 
 
-def harvest(lab_name: str, module_path: Path, folder: Path) -> None:
-    """Call every API function of the lab and write what comes out into ``folder``."""
+def harvest(lab_name: str, module_path: Path, inputs: Path, outputs: Path, events: int) -> None:
+    """Call every API function of the lab on what ``inputs`` holds; write into ``outputs``.
+
+    Each step's outcome goes to the file descriptor ``events`` as a JSON line.
+    """
     import numpy as np
 
     from labkit import labs
 
     lab = labs.get(lab_name)
-    inputs = dict(np.load(folder / INPUTS, allow_pickle=False))
+    arrays = dict(np.load(inputs / INPUTS, allow_pickle=False))
+    arrays["history"] = (inputs / HISTORY).read_text(encoding="utf-8")  # parsed when used
     _serve_datasets_locally()
-    child = Harvester(module_path, folder, Writers.capture())
+    child = Harvester(module_path, outputs, Writers.capture(), events)
     try:
-        _harvest_steps(child, lab, inputs)
+        _harvest_steps(child, lab, arrays)
     except Tampered as error:
         # Every check starts from the import, so the lab fails as a whole and says why once.
         child.log("import", ERROR, str(error))
@@ -199,7 +203,7 @@ def _harvest_steps(child: Harvester, lab: Lab, inputs: dict[str, Any]) -> None:
 
         child.step("plot_samples", plot_samples)
     if "plot_history" in lab.functions:
-        history = json.loads((folder / HISTORY).read_text(encoding="utf-8"))
+        history = json.loads(inputs["history"])
         child.step(
             "plot_history",
             lambda: _save_figure(child, "plot_history", child.function("plot_history")(history)),

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from labkit import datasets, forkserver, labs, report, sandbox, submission, trainer
+from labkit import datasets, isolation, labs, report, sandbox, submission, trainer
 from labkit.checks import CheckFailed
 from labkit.report import CheckResult
 from labkit.training import TrainingResult
@@ -34,13 +34,14 @@ note_key = pytest.StashKey[str]()
 class GradingSession:
     """One grading run: where the submission is, its harvests, and the results so far."""
 
-    def __init__(self, path: Path, limits: sandbox.Limits) -> None:
+    def __init__(self, path: Path, limits: sandbox.Limits, isolation_mode: str = "auto") -> None:
         self.path = path
         self.limits = limits
+        self.isolation_mode = isolation_mode
         self.results: list[CheckResult] = []
         self.started = time.monotonic()
         self._workdir: Path | None = None
-        self._server: forkserver.ForkServer | None = None
+        self._server: isolation.Server | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._harvests: dict[str, Future[sandbox.Harvest]] = {}
         self._shown: dict[str, set[str]] = {}
@@ -50,7 +51,6 @@ class GradingSession:
         modules = submission.locate(self.path)
         self.open()
         if self._pool is None:
-            self._workdir = Path(tempfile.mkdtemp(prefix="labkit-"))
             # Threads only wait on children; forked children are cheap, so all labs start at once.
             self._pool = ThreadPoolExecutor(max_workers=len(labs.LABS))
         for name in lab_names:
@@ -66,7 +66,8 @@ class GradingSession:
         """Start the fork server that harvest children come from, if it is not running yet."""
         if self._server is None:
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-            self._server = sandbox.start_server()
+            self._workdir = Path(tempfile.mkdtemp(prefix="labkit-"))
+            self._server = sandbox.start_server(self._workdir, self.isolation_mode)
 
     def once(self, lab_name: str, failure: CheckFailed) -> str:
         """The failure's message the first time its causes show up in a lab, then one line."""
@@ -91,7 +92,7 @@ class GradingSession:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         if self._server is not None:
-            self._server.close()
+            self._server.close()  # every child is gone before its folders are removed
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
 
@@ -125,6 +126,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="GIB",
         help="memory limit for each lab's submission process (default: %(default)s)",
     )
+    group.addoption(
+        "--isolation",
+        choices=isolation.MODES,
+        default="auto",
+        help="sandbox each lab's process: 'auto' where the platform allows, 'required' to "
+        "refuse to grade without it, 'off' (default: %(default)s)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -137,13 +145,19 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"unknown lab {', '.join(unknown)}: choose from {', '.join(labs.LABS)}"
         )
+    mode = config.getoption("isolation")
+    if mode == "required" and isolation.unavailable_reason():
+        raise pytest.UsageError(
+            f"{isolation.UNAVAILABLE} ({isolation.unavailable_reason()}): "
+            "--isolation required refuses to grade without it"
+        )
     path = config.getoption("submission")
     limits = sandbox.Limits(
         seconds=config.getoption("time_limit"),
         memory_bytes=int(config.getoption("memory_limit") * 2**30),
     )
     config.stash[session_key] = GradingSession(
-        Path(path) if path else config.rootpath / "exercises", limits
+        Path(path) if path else config.rootpath / "exercises", limits, mode
     )
 
 
@@ -276,6 +290,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if not grading.results:
         return
     terminalreporter.write_sep("=", "labkit scores")
+    if config.getoption("isolation") == "auto" and isolation.unavailable_reason():
+        terminalreporter.write_line(f"{isolation.UNAVAILABLE} ({isolation.unavailable_reason()})")
     terminalreporter.write_line(report.table(grading.results))
     results_file = config.getoption("results")
     if results_file:

@@ -1,5 +1,10 @@
 """Run a submission's harvest in a child process with limits, and read back what it left.
 
+Each lab has its own folder in the run's work folder: ``in`` (the submission's files and
+the grader's inputs, read-only to the child), ``out`` and ``scratch`` (the child's to
+write), and ``harvest``, where the grader copies what it accepts from ``out`` once the
+child and all it started are gone. The child reports its steps over a pipe.
+
 Usage: ``result = sandbox.run(lab, module_path, workdir, Limits())``
 """
 
@@ -8,13 +13,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import stat
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from labkit import checks, datasets, forkserver, harvest, notebooks, tamper
+from labkit import checks, datasets, forkserver, harvest, isolation, notebooks, tamper
 from labkit.checks import Cause, CheckFailed
 from labkit.labs import Lab
 
@@ -28,8 +36,14 @@ HISTORY = {
 PREPROCESS_SAMPLE = 64
 PLOT_SAMPLE = 30  # more than 25, so the grid must pick the first 25 itself
 MAX_FILE_BYTES = 256 * 2**20
+MAX_UNPACKED_BYTES = 1024 * 2**20  # all members of one zip-based file (.keras, .npz)
 # A lab notebook is well under 1 MB, plots included; converting one runs in the grader.
 MAX_NOTEBOOK_BYTES = 5 * 2**20
+MAX_MODULE_BYTES = 5 * 2**20
+MAX_OUTPUT_FILES = 64  # a harvest writes about ten
+MAX_ZIP_ENTRIES = 10_000  # a saved model has a handful
+ZIP_END_SEARCH = 22 + 65535  # the end record, and the longest comment that may follow it
+MAX_HELPER_MODULES = 100  # .py files beside a lab module that it may import
 # Steps the child skips when an earlier one failed; the earlier failure is the root cause.
 DEPENDS_ON = {"compile_model": ("build_model",)}
 
@@ -136,34 +150,39 @@ def run(
     module_path: Path | None,
     workdir: Path,
     limits: Limits,
-    server: forkserver.ForkServer | None = None,
+    server: isolation.Server | None = None,
 ) -> Harvest:
     """Harvest ``module_path`` for ``lab`` in a child process; never raises for student faults.
 
-    Pass the run's ``server`` to share one warm fork server between labs; without one, this
-    call starts and ends its own.
+    Pass the run's ``server`` (started on ``workdir``) to share one warm fork server between
+    labs; without one, this call starts and ends its own.
     """
     folder = workdir / lab.name
-    (folder / "scratch").mkdir(parents=True, exist_ok=True)
-    result = Harvest(lab, module_path, folder, inputs=_inputs(lab))
+    for part in ("in", "out", "scratch", "harvest"):
+        (folder / part).mkdir(parents=True, exist_ok=True)
+    result = Harvest(lab, module_path, folder / "harvest", inputs=_inputs(lab))
     if module_path is None:
         result.problem = "not submitted"
         return result
     notebook = None
-    if module_path.suffix == ".ipynb":
-        try:
-            module_path, notebook = _module_from_notebook(module_path, folder / "notebook", lab)
-        except notebooks.NotebookUnreadable as error:
-            result.problem = str(error)
-            return result
-    np.savez(folder / harvest.INPUTS, **{k: v for k, v in result.inputs.items() if k != "history"})
-    (folder / harvest.HISTORY).write_text(json.dumps(HISTORY), encoding="utf-8")
+    try:
+        if module_path.suffix == ".ipynb":
+            module_path, notebook = _module_from_notebook(module_path, folder / "in", lab)
+        else:
+            module_path = _copy_module(module_path, folder / "in")
+    except (notebooks.NotebookUnreadable, SubmissionUnreadable) as error:
+        result.problem = str(error)
+        return result
+    arrays = {k: v for k, v in result.inputs.items() if k != "history"}
+    np.savez(folder / "in" / harvest.INPUTS, **arrays)
+    (folder / "in" / harvest.HISTORY).write_text(json.dumps(HISTORY), encoding="utf-8")
     if server is None:
-        with start_server() as own:
-            result.problem = _run_child(lab, module_path.resolve(), folder, limits, own)
+        with start_server(workdir) as own:
+            result.problem, events = _run_child(lab, module_path, folder, limits, own)
     else:
-        result.problem = _run_child(lab, module_path.resolve(), folder, limits, server)
-    result.steps = _read_events(folder / harvest.EVENTS)
+        result.problem, events = _run_child(lab, module_path, folder, limits, server)
+    result.steps = _read_events(events)
+    _keep(folder / "out", result.folder)
     if not result.problem and result.steps.get("harvest") != Step(harvest.OK):
         result.problem = "the process ended early: remove any exit(), quit() or os._exit() calls"
     if notebook is not None:  # point at the student's cells, not at the module made of them
@@ -172,6 +191,28 @@ def run(
         }
         result.problem = notebook.locate(result.problem)
     return result
+
+
+class SubmissionUnreadable(ValueError):
+    """A lab module the grader will not read, with what to do about it."""
+
+
+def _copy_module(module: Path, folder: Path) -> Path:
+    """Copy the lab module, and the .py files beside it that it may import, into ``folder``.
+
+    The child sees these copies only, never the folder they came from.
+    """
+    if not module.is_file() or module.stat().st_size > MAX_MODULE_BYTES:
+        raise SubmissionUnreadable(
+            f"{module.name} is not a file of at most {MAX_MODULE_BYTES // 2**20} MB: "
+            "hand in the lab's .py file itself"
+        )
+    helpers = sorted(module.parent.glob("*.py"))[:MAX_HELPER_MODULES]
+    for path in [module, *helpers]:
+        info = path.lstat()
+        if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_MODULE_BYTES:
+            shutil.copyfile(path, folder / path.name)
+    return folder / module.name
 
 
 def _module_from_notebook(notebook: Path, folder: Path, lab: Lab) -> tuple[Path, notebooks.Module]:
@@ -183,7 +224,6 @@ def _module_from_notebook(notebook: Path, folder: Path, lab: Lab) -> tuple[Path,
             f"{MAX_NOTEBOOK_BYTES / 2**20:g} MB the grader reads: clear its outputs (in "
             "Jupyter, Edit > Clear All Outputs), save it and hand it in again"
         )
-    folder.mkdir(exist_ok=True)
     converted = notebooks.convert(notebook, lab)
     module = folder / converted.filename
     module.write_text(converted.text, encoding="utf-8")
@@ -200,50 +240,43 @@ def _inputs(lab: Lab) -> dict[str, Any]:
     }
 
 
-def start_server() -> forkserver.ForkServer:
-    """A fork server for harvest children, with the environment they get."""
-    return forkserver.ForkServer(_child_environment())
+def start_server(workdir: Path, mode: str = "auto") -> isolation.Server:
+    """The run's fork server for harvest and training children, isolated as ``mode`` asks."""
+    return isolation.Server(workdir, mode)
 
 
 def _run_child(
-    lab: Lab, module_path: Path, folder: Path, limits: Limits, server: forkserver.ForkServer
-) -> str:
-    """Run the harvest child; return what went wrong with the process, or ''."""
-    child = server.start(
-        {
-            "lab": lab.name,
-            "module": str(module_path),
-            "folder": str(folder),
-            "scratch": str(folder / "scratch"),
-            "output": str(folder / harvest.OUTPUT),
-            "memory_bytes": limits.memory_bytes,
-            "cpu_seconds": int(limits.seconds * 2) + 1,
-            "file_bytes": MAX_FILE_BYTES,
-        }
-    )
+    lab: Lab, module_path: Path, folder: Path, limits: Limits, server: isolation.Server
+) -> tuple[str, list[str]]:
+    """Run the harvest child; return what went wrong with the process, or '', and its events."""
+    request = {
+        "lab": lab.name,
+        "module": str(module_path),
+        "inputs": str(folder / "in"),
+        "outputs": str(folder / "out"),
+        "scratch": str(folder / "scratch"),
+        "output": str(folder / harvest.OUTPUT),
+        "memory_bytes": limits.memory_bytes,
+        "cpu_seconds": int(limits.seconds * 2) + 1,
+        "file_bytes": MAX_FILE_BYTES,
+    }
+    writable = [folder / "out", folder / "scratch"]
+    child = server.start(request, [folder / "in"], writable, limits.memory_bytes)
     try:
-        if not child.wait(limits.seconds):
-            return (
-                f"timed out after {limits.seconds:g} s: look for an endless loop, or for "
-                "training or downloading at import time"
-            )
+        finished = child.wait(limits.seconds)
     finally:
         child.kill()  # whatever the child left running
+    if finished:
+        problem = _explain_exit(child.code, limits)
+    else:
+        child.wait(forkserver.STOP_SECONDS)  # for its last events and its tree to be gone
+        problem = (
+            f"timed out after {limits.seconds:g} s: look for an endless loop, or for "
+            "training or downloading at import time"
+        )
     if child.pid is None:
-        return "the grader's helper process stopped before it could run this lab"
-    return _explain_exit(child.code, limits)
-
-
-def _child_environment() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        MPLBACKEND="Agg",
-        TF_CPP_MIN_LOG_LEVEL="3",
-        CUDA_VISIBLE_DEVICES="-1",
-        PYTHONDONTWRITEBYTECODE="1",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
+        problem = "the grader's helper process stopped before it could run this lab"
+    return problem, list(child.events)
 
 
 def _explain_exit(code: int | None, limits: Limits) -> str:
@@ -263,11 +296,56 @@ def _explain_exit(code: int | None, limits: Limits) -> str:
     return f"crashed with signal {name}"
 
 
-def _read_events(path: Path) -> dict[str, Step]:
+def _keep(outputs: Path, kept: Path) -> None:
+    """Copy what the grader accepts from the child's ``outputs`` into the grader's ``kept``.
+
+    Regular files only, never through a link, each within its size cap, and for a zip-based
+    file (.keras, .npz) every member's size is checked before anything reads it.
+    """
+    for path in sorted(outputs.iterdir())[:MAX_OUTPUT_FILES]:
+        try:
+            source = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue  # a link, or gone
+        with open(source, "rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
+                continue
+            with open(kept / path.name, "wb") as copy:
+                shutil.copyfileobj(file, copy)
+        if path.suffix in (".keras", ".npz") and not _unpacks_within_caps(kept / path.name):
+            (kept / path.name).unlink()
+
+
+def _unpacks_within_caps(path: Path) -> bool:
+    entries = _zip_entries(path)
+    if entries is None:
+        return True  # not a zip: the reader's own error says so, and reads nothing unbounded
+    if entries > MAX_ZIP_ENTRIES:
+        return False  # checked before zipfile builds a record of every entry in memory
+    try:
+        with zipfile.ZipFile(path) as archive:
+            sizes = [member.file_size for member in archive.infolist()]
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return True
+    return max(sizes, default=0) <= MAX_FILE_BYTES and sum(sizes) <= MAX_UNPACKED_BYTES
+
+
+def _zip_entries(path: Path) -> int | None:
+    """The entry count a zip's end record declares (65535 for zip64), or None for no zip."""
+    with path.open("rb") as file:
+        file.seek(0, os.SEEK_END)
+        file.seek(max(0, file.tell() - ZIP_END_SEARCH))
+        tail = file.read()
+    end = tail.rfind(b"PK\x05\x06")
+    if end < 0 or len(tail) < end + 12:
+        return None
+    return int.from_bytes(tail[end + 10 : end + 12], "little")
+
+
+def _read_events(lines: list[str]) -> dict[str, Step]:
     steps: dict[str, Step] = {}
-    if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
-        return steps
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in lines:
         try:
             event = json.loads(line)
             message = clean_message(str(event["message"]))

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from labkit import forkserver, labs, training
+from labkit import forkserver, isolation, labs, training
 from labkit.training import TrainingResult
 
 SECONDS = 60.0  # per lab; the reference trains cv4, the slowest lab, in about 8 s on 2 cores
@@ -38,7 +38,7 @@ class Trainer:
 
     def __init__(
         self,
-        server: forkserver.ForkServer | None,
+        server: isolation.Server | None,
         seconds: float | None = None,
         memory_bytes: int | None = None,
     ) -> None:
@@ -53,19 +53,18 @@ class Trainer:
         folder.mkdir(parents=True, exist_ok=True)
         result = folder / RESULT
         result.unlink(missing_ok=True)
-        child = self.server.start(
-            {
-                "task": "train",
-                "lab": lab.name,
-                "compiled": str(compiled_path),
-                "result": str(result),
-                "scratch": str(folder),
-                "output": str(folder / OUTPUT),
-                "memory_bytes": self.memory_bytes,
-                "cpu_seconds": int(self.seconds * training.THREADS) + 5,
-                "file_bytes": MAX_RESULT_BYTES,
-            }
-        )
+        request = {
+            "task": "train",
+            "lab": lab.name,
+            "compiled": str(compiled_path),
+            "result": str(result),
+            "scratch": str(folder),
+            "output": str(folder / OUTPUT),
+            "memory_bytes": self.memory_bytes,
+            "cpu_seconds": int(self.seconds * training.THREADS) + 5,
+            "file_bytes": MAX_RESULT_BYTES,
+        }
+        child = self.server.start(request, [compiled_path.parent], [folder], self.memory_bytes)
         try:
             finished = child.wait(self.seconds)
         finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import struct
 import zipfile
 from pathlib import Path
@@ -130,8 +131,11 @@ def cv1_reference(tmp_path_factory) -> Path:
 
 @pytest.mark.skipif(not forkserver.FORKS, reason="training runs in-process here")
 def test_a_training_child_gets_the_same_numbers(cv1_reference, tmp_path):
-    with sandbox.start_server() as server:
-        through_worker = trainer.Trainer(server).train(cv1_reference, CV1, tmp_path)
+    compiled = tmp_path / "harvest" / cv1_reference.name
+    compiled.parent.mkdir()
+    shutil.copyfile(cv1_reference, compiled)  # where a harvest leaves it, inside the run's folder
+    with sandbox.start_server(tmp_path) as server:
+        through_worker = trainer.Trainer(server).train(compiled, CV1, tmp_path / "training")
     in_process = training.train(cv1_reference, CV1, verbose=0)
     assert through_worker.error == ""
     assert through_worker.losses == in_process.losses
@@ -160,4 +164,4 @@ def test_a_huge_notebook_is_refused_before_conversion(tmp_path):
     result = sandbox.run(CV1, notebook, tmp_path / "work", sandbox.Limits())
     assert result.problem.startswith("cv1_mnist_intro.ipynb is 6.0 MB, more than the 5 MB")
     assert "Clear All Outputs" in result.problem
-    assert not (tmp_path / "work" / CV1.name / "notebook").exists()
+    assert not list((tmp_path / "work" / CV1.name / "in").iterdir())

@@ -6,7 +6,7 @@ import re
 import time
 from pathlib import Path
 
-from labkit import forkserver, harvest, labs, sandbox
+from labkit import harvest, isolation, labs, sandbox
 
 CV1 = labs.get("cv1_mnist_intro")
 WORKING_PREPROCESS = "def preprocess(images):\n    return images / 255.0\n"
@@ -80,7 +80,7 @@ def test_without_fork_each_child_starts_afresh(tmp_path):
     """macOS and Windows get no fork server; the same verdicts come from fresh processes."""
     module = tmp_path / "cv1_mnist_intro.py"
     module.write_text(WORKING_PREPROCESS + "def build_model():\n    raise SystemExit(3)\n")
-    with forkserver.ForkServer(sandbox._child_environment(), forks=False) as server:
+    with isolation.Server(tmp_path / "work", forks=False) as server:
         result = sandbox.run(CV1, module, tmp_path / "work", sandbox.Limits(), server)
     assert result.step("preprocess").status == harvest.OK
     assert "called sys.exit(3)" in result.step("build_model").message

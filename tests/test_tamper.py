@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from labkit import forkserver, harvest, labs, sandbox, tamper
+from labkit import harvest, isolation, labs, sandbox, tamper
 
 ROOT = Path(__file__).resolve().parents[1]
 TAMPER = ROOT / "tests" / "submissions" / "tamper"
@@ -15,14 +16,13 @@ CV1 = labs.get("cv1_mnist_intro")
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[forkserver.ForkServer]:
-    with sandbox.start_server() as server:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[isolation.Server]:
+    with sandbox.start_server(tmp_path_factory.mktemp("work")) as server:
         yield server
 
 
-def harvested(
-    server: forkserver.ForkServer, workdir: Path, module: Path, lab: labs.Lab = CV1
-) -> sandbox.Harvest:
+def harvested(server: isolation.Server, module: Path, lab: labs.Lab = CV1) -> sandbox.Harvest:
+    workdir = Path(tempfile.mkdtemp(dir=server.workdir))  # the server sees only its own folder
     return sandbox.run(lab, module, workdir, sandbox.Limits(), server)
 
 
@@ -36,7 +36,7 @@ def harvested(
     ],
 )
 def test_patching_the_graders_libraries_fails_the_whole_lab(server, tmp_path, module, changed):
-    result = harvested(server, tmp_path, TAMPER / module)
+    result = harvested(server, TAMPER / module)
     causes = {result.fault(step) for step in ("import", *CV1.functions)}
     # One cause for every check, even preprocess, which ran before build_model() patched.
     assert len(causes) == 1, causes
@@ -49,7 +49,7 @@ def test_patching_the_graders_libraries_fails_the_whole_lab(server, tmp_path, mo
 
 @pytest.mark.parametrize("lab", sorted(labs.LABS))
 def test_reference_harvests_without_tripping_the_seal(server, tmp_path, lab):
-    result = harvested(server, tmp_path, ROOT / "reference" / f"{lab}.py", labs.get(lab))
+    result = harvested(server, ROOT / "reference" / f"{lab}.py", labs.get(lab))
     assert result.problem == ""
     for step in ("import", *labs.get(lab).functions):
         assert result.step(step).status == harvest.OK, result.step(step).message
@@ -57,6 +57,6 @@ def test_reference_harvests_without_tripping_the_seal(server, tmp_path, lab):
 
 def test_equivalent_submission_harvests_without_tripping_the_seal(server, tmp_path):
     module = ROOT / "tests" / "submissions" / "equivalent" / "cv4_cifar_cnn.py"
-    result = harvested(server, tmp_path, module, labs.get("cv4_cifar_cnn"))
+    result = harvested(server, module, labs.get("cv4_cifar_cnn"))
     for step in ("import", *labs.get("cv4_cifar_cnn").functions):
         assert result.step(step).status == harvest.OK, result.step(step).message

