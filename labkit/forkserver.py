@@ -469,11 +469,11 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     replies = os.dup(1)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # stray prints must not corrupt the replies
-    preload()
     if FORKS:
         from labkit import confine
 
-        confine.make_unreachable()
+        confine.make_unreachable()  # first, before any child can exist
+    preload()
     _reply(replies, {"id": "", "ready": True})
     serve(0, replies)
     os._exit(0)  # TensorFlow's teardown takes a second and there is nothing left to save

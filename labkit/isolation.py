@@ -120,6 +120,7 @@ def _namespace_options() -> list[str]:
     return [
         "--unshare-all",
         "--unshare-user",
+        "--as-pid-1",  # no bubblewrap init: the server, which no child can reach, is PID 1
         "--die-with-parent",
         "--new-session",
         "--cap-drop",
@@ -148,6 +149,14 @@ class Cgroups:
         if len(cgroups.folders) < len(CGROUP_CONTROLLERS):
             cgroups.remove()  # one without the other caps too little to be worth it
         return cgroups
+
+    @classmethod
+    def usable(cls) -> bool:
+        """Whether this process may make cgroups to cap its children's trees."""
+        probe = cls.create(f"labkit-probe-{os.getpid()}")
+        usable = bool(probe.folders)
+        probe.remove()
+        return usable
 
     def add(self, name: str, memory_bytes: int) -> list[str]:
         """Make child ``name``'s cgroups; return their ``cgroup.procs`` as the sandbox sees them."""

@@ -1,0 +1,26 @@
+"""Attack: plant code where the next grading run would import it.
+
+A conftest.py in graders/, a .pth file in site-packages, a line in labkit itself.
+"""
+
+import site
+import sysconfig
+from pathlib import Path
+
+import labkit
+
+project = Path(labkit.__file__).resolve().parents[1]
+targets = [
+    project / "graders" / "conftest.py",
+    Path(sysconfig.get_paths()["purelib"]) / "labkit_attack.pth",
+    *(Path(folder) / "labkit_attack.pth" for folder in site.getsitepackages()),
+    Path(labkit.__file__).parent / "attack.py",
+]
+written = []
+for target in targets:
+    try:
+        target.write_text("import os\n")
+        written.append(str(target))
+    except OSError:
+        pass
+raise RuntimeError(f"attack: wrote {written}")

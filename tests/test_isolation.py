@@ -1,0 +1,160 @@
+"""The hostile suite: each attack on the grader, run in the sandbox, costs only its own lab.
+
+Every attack module in ``submissions/attacks`` reports what it managed as its import
+error; inside the sandbox that is nothing. They need bubblewrap, and are skipped, with the
+reason, where it cannot run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import EXERCISES, REFERENCE, ROOT, SUBMISSIONS
+
+from labkit import harvest, isolation, labs, sandbox
+
+ATTACKS = SUBMISSIONS / "attacks"
+CV1 = labs.get("cv1_mnist_intro")
+SECRET = "LABKIT_TEST_SECRET"
+
+pytestmark = pytest.mark.skipif(
+    bool(isolation.unavailable_reason()),
+    reason=f"{isolation.UNAVAILABLE}: {isolation.unavailable_reason()}",
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[isolation.Server]:
+    os.environ[SECRET] = "the grader's password"  # set before the server starts, as CI would
+    try:
+        with isolation.Server(tmp_path_factory.mktemp("work"), "required") as server:
+            yield server
+    finally:
+        del os.environ[SECRET]
+
+
+def attack(server: isolation.Server, module: Path, **limits: float) -> sandbox.Harvest:
+    workdir = Path(tempfile.mkdtemp(dir=server.workdir))
+    return sandbox.run(CV1, module, workdir, sandbox.Limits(**limits), server)
+
+
+def reported(result: sandbox.Harvest) -> str:
+    """What the attack module said it managed, from its import error."""
+    step = result.step("import")
+    assert step.status == harvest.ERROR, step
+    assert "attack: " in step.message, step.message
+    return step.message.split("attack: ", 1)[1]
+
+
+def test_a_lab_sees_and_writes_only_its_own_folders(server):
+    result = attack(server, ATTACKS / "forge_sibling.py")
+    assert reported(result).startswith("wrote []; saw ['cv1_mnist_intro']")
+
+
+def test_nothing_of_the_grader_is_writable(server):
+    planted = [ROOT / "graders" / "conftest.py", ROOT / "labkit" / "attack.py"]
+    result = attack(server, ATTACKS / "write_grader.py")
+    assert reported(result).startswith("wrote []")
+    assert not any(path.exists() for path in planted)
+
+
+def test_the_reference_graders_and_secrets_are_out_of_reach(server):
+    result = attack(server, ATTACKS / "read_reference.py")
+    assert reported(result).startswith("read []; secrets []")
+    reference = (REFERENCE / "cv4_cifar_cnn.py").read_text()
+    assert reference.splitlines()[0] not in result.step("import").message
+
+
+def test_there_is_no_network(server, tmp_path):
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(5)
+    port = listener.getsockname()[1]
+    module = tmp_path / "network.py"
+    module.write_text((ATTACKS / "network.py").read_text().replace("PORT = 0", f"PORT = {port}"))
+    received: list[bytes] = []
+
+    def accept() -> None:
+        try:
+            connection, _ = listener.accept()
+            received.append(connection.recv(100))
+        except OSError:
+            pass
+
+    waiting = threading.Thread(target=accept)
+    waiting.start()
+    result = attack(server, module)
+    listener.close()
+    waiting.join()
+    assert reported(result).startswith("connected []")
+    assert received == []
+
+
+def test_nothing_it_starts_outlives_its_lab(server):
+    result = attack(server, ATTACKS / "escape.py")
+    assert result.step("preprocess").status == harvest.OK
+    time.sleep(0.5)
+    assert not _processes_with("labkit-escape-marker")
+
+
+def test_killing_its_parent_costs_only_its_own_lab(server):
+    def reference_cv3() -> sandbox.Harvest:
+        workdir = Path(tempfile.mkdtemp(dir=server.workdir))
+        lab = labs.get("cv3_mnist_cnn")
+        return sandbox.run(lab, REFERENCE / f"{lab.name}.py", workdir, sandbox.Limits(), server)
+
+    sibling = threading.Thread(target=lambda: outcomes.append(reference_cv3()))
+    outcomes: list[sandbox.Harvest] = []
+    sibling.start()
+    attack(server, ATTACKS / "kill_parent.py")
+    sibling.join()
+    assert all(step.status == harvest.OK for step in outcomes[0].steps.values())
+    assert server.server.alive
+    assert reference_cv3().step("compile_model").status == harvest.OK  # the server still serves
+
+
+@pytest.mark.skipif(
+    not isolation.Cgroups.usable(),
+    reason="no cgroup this user may create: memory is capped per process only",
+)
+def test_memory_is_capped_for_the_whole_tree(server):
+    result = attack(server, ATTACKS / "memory_fanout.py", memory_bytes=3 * 2**30)
+    if result.step("import").status == harvest.ERROR:
+        alive = int(reported(result).split(" of ")[0])
+        assert alive <= 2, reported(result)  # 3 GiB for the lab: never six 1 GiB blocks at once
+    else:
+        assert "killed" in result.problem, result.problem
+
+
+def test_a_forged_run_grades_every_other_lab_and_keeps_its_results(grade, tmp_path):
+    """Forging, grader writes and a killer in one submission; the untouched stub stays 0."""
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    shutil.copyfile(ATTACKS / "forge_sibling.py", submission / "cv1_mnist_intro.py")
+    shutil.copyfile(ATTACKS / "kill_parent.py", submission / "cv2_fashion_mnist_intro.py")
+    shutil.copyfile(REFERENCE / "cv3_mnist_cnn.py", submission / "cv3_mnist_cnn.py")
+    shutil.copyfile(EXERCISES / "cv4_cifar_cnn.py", submission / "cv4_cifar_cnn.py")
+    graded = grade(submission, "--isolation", "required")
+    assert graded.score("cv1_mnist_intro")[0] == 0
+    assert graded.score("cv2_fashion_mnist_intro")[0] == 0
+    assert graded.score("cv3_mnist_cnn") == (10, 10)
+    assert graded.score("cv4_cifar_cnn") == (0, 13)
+    assert "wrote []" in graded.output("cv1_mnist_intro", "submission")
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
