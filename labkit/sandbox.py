@@ -202,10 +202,11 @@ def _copy_module(module: Path, folder: Path) -> Path:
 
     The child sees these copies only, never the folder they came from.
     """
-    if not module.is_file() or module.stat().st_size > MAX_MODULE_BYTES:
+    info = module.lstat()  # a link could point the grader at any file it may read
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_MODULE_BYTES:
         raise SubmissionUnreadable(
-            f"{module.name} is not a file of at most {MAX_MODULE_BYTES // 2**20} MB: "
-            "hand in the lab's .py file itself"
+            f"{module.name} is not a plain file of at most {MAX_MODULE_BYTES // 2**20} MB: "
+            "hand in the lab's .py file itself, not a link to it"
         )
     helpers = sorted(module.parent.glob("*.py"))[:MAX_HELPER_MODULES]
     for path in [module, *helpers]:
@@ -267,7 +268,7 @@ def _run_child(
     finally:
         child.kill()  # whatever the child left running
     if finished:
-        problem = _explain_exit(child.code, limits)
+        problem = _explain_exit(child.code, limits, folder / harvest.OUTPUT)
     else:
         child.wait(forkserver.STOP_SECONDS)  # for its last events and its tree to be gone
         problem = (
@@ -276,14 +277,17 @@ def _run_child(
         )
     if child.pid is None:
         problem = "the grader's helper process stopped before it could run this lab"
+        problem += _last_line(server.log)
     return problem, list(child.events)
 
 
-def _explain_exit(code: int | None, limits: Limits) -> str:
+def _explain_exit(code: int | None, limits: Limits, output: Path) -> str:
     if code is None:
         return "ended, but how is unknown: the grader's helper process was stopped meanwhile"
     if code == 0:
         return ""
+    if code == forkserver.EXIT_CRASHED:
+        return "the grader could not run this lab's process" + _last_line(output)
     if code > 0:
         return f"exited with status {code}: remove any exit(), quit() or os._exit() calls"
     name = forkserver.signal_name(-code)
@@ -296,6 +300,17 @@ def _explain_exit(code: int | None, limits: Limits) -> str:
     return f"crashed with signal {name}"
 
 
+def _last_line(log: Path) -> str:
+    """': <the log's last line>', cleaned, to explain a failure; '' without one."""
+    try:
+        with log.open("rb") as file:
+            file.seek(max(0, log.stat().st_size - 4096))
+            lines = file.read().decode("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return ""
+    return f": {clean_message(lines[-1])}" if lines else ""
+
+
 def _keep(outputs: Path, kept: Path) -> None:
     """Copy what the grader accepts from the child's ``outputs`` into the grader's ``kept``.
 
@@ -303,10 +318,11 @@ def _keep(outputs: Path, kept: Path) -> None:
     file (.keras, .npz) every member's size is checked before anything reads it.
     """
     for path in sorted(outputs.iterdir())[:MAX_OUTPUT_FILES]:
-        try:
-            source = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        try:  # never through a link, and without waiting on a pipe left to block the grader
+            flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+            source = os.open(path, flags)
         except OSError:
-            continue  # a link, or gone
+            continue
         with open(source, "rb") as file:
             info = os.fstat(file.fileno())
             if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:

@@ -28,6 +28,7 @@ class Graded:
 
     run: pytest.RunResult
     results: dict[str, Any]
+    path: Path  # the results file
 
     def checks(self, lab: str) -> list[dict[str, Any]]:
         return [test for test in self.results["tests"] if test["tags"][0] == lab]
@@ -59,6 +60,6 @@ def grade(pytester: pytest.Pytester):
             "no:cacheprovider",
             *args,
         )
-        return Graded(outcome, json.loads(results.read_text()))
+        return Graded(outcome, json.loads(results.read_text()), results)
 
     return run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -10,13 +11,14 @@ import pytest
 from conftest import REFERENCE, ROOT
 
 
-def labkit(*args: str, cwd=ROOT) -> subprocess.CompletedProcess[str]:
+def labkit(*args: str, cwd=ROOT, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "labkit.cli", "grade", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, **env},
     )
 
 
@@ -69,3 +71,20 @@ def test_a_failed_check_exits_1(tmp_path):
     finished = labkit("--submission", str(broken), "--lab", "cv1_mnist_intro")
     assert finished.returncode == 1
     assert "FAIL  preprocess" in finished.stdout
+
+
+NO_SANDBOX = {"LABKIT_BWRAP": "/no/such/bwrap"}  # as on a laptop with no bubblewrap
+
+
+def test_without_a_sandbox_grading_works_and_says_so_once():
+    finished = labkit("--submission", str(REFERENCE / "cv1_mnist_intro.py"), **NO_SANDBOX)
+    assert finished.returncode == 0, finished.stdout[-3000:]
+    assert finished.stdout.count("isolation: unavailable on this platform") == 1
+    assert finished.stdout.splitlines()[-1] == "All 8 checks passed."
+
+
+def test_isolation_required_refuses_without_a_sandbox():
+    finished = labkit("--isolation", "required", **NO_SANDBOX)
+    assert finished.returncode == 2
+    assert "isolation: unavailable on this platform" in finished.stderr
+    assert "refuses to grade without it" in finished.stderr

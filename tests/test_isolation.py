@@ -7,6 +7,7 @@ reason, where it cannot run.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -133,20 +134,23 @@ def test_memory_is_capped_for_the_whole_tree(server):
         assert "killed" in result.problem, result.problem
 
 
-def test_a_forged_run_grades_every_other_lab_and_keeps_its_results(grade, tmp_path):
-    """Forging, grader writes and a killer in one submission; the untouched stub stays 0."""
+def test_a_hostile_run_grades_every_other_lab_and_keeps_its_results(grade, tmp_path):
+    """A forger and a results rewriter beside a correct lab and an untouched stub."""
     submission = tmp_path / "submission"
     submission.mkdir()
     shutil.copyfile(ATTACKS / "forge_sibling.py", submission / "cv1_mnist_intro.py")
-    shutil.copyfile(ATTACKS / "kill_parent.py", submission / "cv2_fashion_mnist_intro.py")
+    shutil.copyfile(ATTACKS / "rewrite_results.py", submission / "cv2_fashion_mnist_intro.py")
     shutil.copyfile(REFERENCE / "cv3_mnist_cnn.py", submission / "cv3_mnist_cnn.py")
     shutil.copyfile(EXERCISES / "cv4_cifar_cnn.py", submission / "cv4_cifar_cnn.py")
     graded = grade(submission, "--isolation", "required")
     assert graded.score("cv1_mnist_intro")[0] == 0
+    assert "wrote []" in graded.output("cv1_mnist_intro", "submission")
     assert graded.score("cv2_fashion_mnist_intro")[0] == 0
     assert graded.score("cv3_mnist_cnn") == (10, 10)
     assert graded.score("cv4_cifar_cnn") == (0, 13)
-    assert "wrote []" in graded.output("cv1_mnist_intro", "submission")
+    assert graded.results["score"] == 10
+    time.sleep(2)  # the rewriter, had it survived, writes five times a second
+    assert json.loads(graded.path.read_text()) == graded.results
 
 
 def _processes_with(marker: str) -> list[int]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
+import zipfile
 from pathlib import Path
 
 from labkit import harvest, isolation, labs, sandbox
@@ -104,3 +106,32 @@ def test_clean_message_keeps_lines_and_tabs():
     assert sandbox.clean_message("a\r\nb\tc") == "a\nb\tc"
     assert sandbox.clean_message("\x1b[1;31mred\x1b[0m\rover\x00\x85") == "redover"
     assert sandbox.clean_message("x" * 500) == "x" * 500
+
+
+def test_only_regular_files_within_caps_are_kept(tmp_path, monkeypatch):
+    """What the child left is copied out as plain files; links and oversized zips are not."""
+    outputs, kept = tmp_path / "out", tmp_path / "harvest"
+    outputs.mkdir()
+    kept.mkdir()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the grader's own file")
+    (outputs / "preprocess.npy").write_bytes(b"plain")
+    (outputs / "model.keras").symlink_to(secret)
+    os.mkfifo(outputs / "compiled.keras")  # reading it would block the grader
+    with zipfile.ZipFile(outputs / "plot_samples.npz", "w") as archive:
+        archive.writestr("images.npy", b"x" * 4096)
+    monkeypatch.setattr(sandbox, "MAX_UNPACKED_BYTES", 1024)
+    sandbox._keep(outputs, kept)
+    assert sorted(path.name for path in kept.iterdir()) == ["preprocess.npy"]
+
+
+def test_a_zip_declaring_too_many_entries_is_dropped_unread(tmp_path, monkeypatch):
+    outputs, kept = tmp_path / "out", tmp_path / "harvest"
+    outputs.mkdir()
+    kept.mkdir()
+    with zipfile.ZipFile(outputs / "model.keras", "w") as archive:
+        for number in range(20):
+            archive.writestr(f"{number}.txt", b"")
+    monkeypatch.setattr(sandbox, "MAX_ZIP_ENTRIES", 10)
+    sandbox._keep(outputs, kept)
+    assert not list(kept.iterdir())
