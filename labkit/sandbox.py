@@ -158,7 +158,7 @@ def run(
     labs; without one, this call starts and ends its own.
     """
     folder = workdir / lab.name
-    for part in ("in", "out", "scratch", "harvest"):
+    for part in ("in", "out", "scratch", "harvest"):  # scratch: where no sandbox gives a /tmp
         (folder / part).mkdir(parents=True, exist_ok=True)
     result = Harvest(lab, module_path, folder / "harvest", inputs=_inputs(lab))
     if module_path is None:
@@ -261,8 +261,9 @@ def _run_child(
         "cpu_seconds": int(limits.seconds * 2) + 1,
         "file_bytes": MAX_FILE_BYTES,
     }
-    writable = [folder / "out", folder / "scratch"]
-    child = server.start(request, [folder / "in"], writable, limits.memory_bytes)
+    if server.active:  # its private /tmp, capped and charged to its memory, not the disk
+        request["scratch"] = "/tmp"
+    child = server.start(request, [folder / "in"], [folder / "out"], limits.memory_bytes)
     try:
         finished = child.wait(limits.seconds)
     finally:
