@@ -6,7 +6,7 @@ child runs any student code it calls ``confine``, which, with namespaces of its 
 - covers the run's work folder with an empty read-only tmpfs and mounts back only this lab's
   ``in`` folder and the submission (read-only) and its ``out`` folder (writable);
 - covers the cgroup files, so the child cannot raise its own limits;
-- gives the child a private ``/tmp``;
+- gives the child a private ``/tmp`` and ``/dev/shm``, and a read-only ``/dev``;
 - gives up every capability, so none of those mounts can be undone, and starts a PID
   namespace whose first process runs the lab; when it ends, the kernel ends all it started.
 
@@ -75,6 +75,9 @@ def confine(confinement: Confinement) -> None:
     _keep_only(confinement)
     for folder in (HOLD, *confinement.covered):
         _mount("none", folder, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=555")
+    # /dev is one tmpfs for the whole sandbox: read-only here, with a /dev/shm of its own.
+    _mount(None, "/dev", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
+    _mount("none", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={TMP_BYTES},mode=1777")
     _call(_libc().unshare, CLONE_NEWPID)
     _drop_capabilities()
     pid = os.fork()
