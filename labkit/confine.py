@@ -20,19 +20,28 @@ goes on, the caller's process waits for it and exits with its status.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import os
+import platform
+import shutil
 import signal
+import stat
 from dataclasses import dataclass
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWPID = 0x20000000
+CLONE_NEWUSER = 0x10000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT = 1, 2, 4, 32
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
+KEYCTL_JOIN_SESSION_KEYRING = 1
+KEYCTL_SYSCALLS = {"x86_64": 250, "aarch64": 219}
+OUTPUT_BYTES = 1024 * 2**20  # all files a lab's child leaves; a harvest writes a few MB
+OUTPUT_FILES = 64
 HOLD = "/labkit-hold"  # an empty folder bubblewrap makes; lab folders wait here while covered
 TMP_BYTES = 512 * 2**20
 
@@ -72,19 +81,27 @@ def confine(confinement: Confinement) -> None:
     """
     _call(_libc().unshare, CLONE_NEWNS)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    _keep_only(confinement)
+    outputs = _keep_only(confinement)
     for folder in (HOLD, *confinement.covered):
         _mount("none", folder, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=555")
     # /dev is one tmpfs for the whole sandbox: read-only here, with a /dev/shm of its own.
-    _mount(None, "/dev", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
+    _mount(None, "/dev", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     _mount("none", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={TMP_BYTES},mode=1777")
+    _join_new_keyring()
     _call(_libc().unshare, CLONE_NEWPID)
     _drop_capabilities()
     pid = os.fork()
     if pid == 0:
         _call(_libc().prctl, PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        for folder in outputs.values():
+            os.close(folder)
         return
-    _wait_and_exit(pid)
+    # Asked to stop, end the lab's process; its outputs are still copied out.
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGKILL))
+    code = _wait(pid)
+    for path, folder in outputs.items():
+        _copy_out(path, folder)
+    _exit_as(code)
 
 
 def probe() -> None:
@@ -101,9 +118,12 @@ def probe() -> None:
         file.write("ok")
     try:
         open(f"{workdir}/in/written", "w").close()
+        os._exit(1)  # the inputs were writable: the confinement did not hold
     except OSError:
-        os._exit(0)
-    os._exit(1)  # the inputs were writable: the confinement did not hold
+        pass
+    if _libc().unshare(CLONE_NEWUSER) == 0:
+        os._exit(2)  # a user namespace would give the lab the power to undo its cgroups
+    os._exit(0)
 
 
 def make_unreachable() -> None:
@@ -114,10 +134,14 @@ def make_unreachable() -> None:
     _call(_libc().prctl, PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
-def _keep_only(confinement: Confinement) -> None:
-    """Cover the work folder, then mount back just this lab's folders at their own paths."""
+def _keep_only(confinement: Confinement) -> dict[str, int]:
+    """Cover the work folder, then mount back just this lab's inputs at their own paths.
+
+    Each output path gets a small tmpfs of its own; returns, for each, an open descriptor
+    of the real folder, where ``_copy_out`` puts what the lab left once it has ended.
+    """
     kept = [(path, True) for path in confinement.inputs]
-    kept += [(path, False) for path in confinement.outputs]
+    outputs = {path: os.open(path, os.O_RDONLY | os.O_DIRECTORY) for path in confinement.outputs}
     # HOLD is shared by every child until each mounts its own over it.
     _mount("none", HOLD, "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,mode=700")
     for number, (path, _) in enumerate(kept):
@@ -128,12 +152,43 @@ def _keep_only(confinement: Confinement) -> None:
     _mount("none", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={TMP_BYTES},mode=1777")
     os.makedirs(confinement.workdir, exist_ok=True)
     _mount("none", confinement.workdir, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
-    for number, (path, read_only) in enumerate(kept):
+    for number, (path, _) in enumerate(kept):
         os.makedirs(path, exist_ok=True)
         _mount(f"{HOLD}/{number}", path, None, MS_BIND | MS_REC)
-        if read_only:
-            _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    for path in outputs:  # capped in bytes and files, and charged to the lab's memory
+        os.makedirs(path, exist_ok=True)
+        limits = f"size={OUTPUT_BYTES},nr_inodes={OUTPUT_FILES},mode=777"
+        _mount("none", path, "tmpfs", MS_NOSUID | MS_NODEV, limits)
     _mount(None, confinement.workdir, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    return outputs
+
+
+def _copy_out(path: str, folder: int) -> None:
+    """Copy the regular files the lab left in ``path`` into the real folder ``folder``.
+
+    Runs once the lab's PID namespace, and so everything the lab started, is gone.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+    for entry in sorted(os.listdir(path))[:OUTPUT_FILES]:
+        try:
+            source = os.open(os.path.join(path, entry), flags)
+        except OSError:
+            continue
+        with open(source, "rb") as reader:
+            if not stat.S_ISREG(os.fstat(reader.fileno()).st_mode):
+                continue
+            copy = os.open(entry, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=folder)
+            with open(copy, "wb") as writer:
+                shutil.copyfileobj(reader, writer)
+
+
+def _join_new_keyring() -> None:
+    """Leave the grader's session keyring, which the sandbox would otherwise share."""
+    number = KEYCTL_SYSCALLS.get(platform.machine())
+    if number is not None and _libc().syscall(number, KEYCTL_JOIN_SESSION_KEYRING, None) < 0:
+        error = ctypes.get_errno()
+        raise ConfinementFailed(error, f"keyctl: {os.strerror(error)}")
 
 
 def _drop_capabilities() -> None:
@@ -143,16 +198,18 @@ def _drop_capabilities() -> None:
     _call(_libc().capset, header, data)
 
 
-def _wait_and_exit(pid: int) -> None:
-    code = 70
-    try:
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-    finally:
-        if code < 0:  # die the same way, so the grader can tell a kill from an exit
+def _wait(pid: int) -> int:
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def _exit_as(code: int) -> None:
+    """Exit with the lab's status; killed by a signal, die by the same one, to tell the grader."""
+    if code < 0:
+        with contextlib.suppress(OSError, ValueError):  # SIGKILL and SIGSTOP keep their default
             signal.signal(-code, signal.SIG_DFL)
-            os.kill(os.getpid(), -code)
-        os._exit(code if code >= 0 else 70)
+        os.kill(os.getpid(), -code)
+    os._exit(code)
 
 
 def _mount(source: str | None, target: str, kind: str | None, flags: int, data: str = "") -> None:

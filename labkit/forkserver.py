@@ -46,8 +46,10 @@ MAX_FD = 65536
 EXIT_CRASHED = 70  # the harvest itself raised, which it never should
 EVENTS_FD = 3  # where a child writes its events, one JSON line each
 MAX_EVENT_BYTES = 2**20  # a child's events in all; a harvest writes a few kilobytes
+MAX_EVENT_LINES = 1000  # and a few dozen lines
 
 
+KILL_GRACE_SECONDS = 2.0  # for a child asked to stop to end its lab and copy its outputs
 STOP_SECONDS = 10.0  # for a killed child's exit, and its last events, to come back
 STARTUP_SECONDS = 300.0  # importing TensorFlow on a slow laptop, under load
 # Forking a process that has loaded TensorFlow is safe on Linux; macOS system libraries are
@@ -286,6 +288,7 @@ def serve(requests: int, replies: int) -> None:
                 if line.strip():
                     _answer(json.loads(line), children, replies)
         _reap(children, replies)
+        _kill_overdue(children)
     for pid in children:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
@@ -299,6 +302,8 @@ class Forked:
     events: int
     sent: int = 0
     partial: bytes = b""
+    lines: int = 0
+    kill_at: float | None = None  # when to SIGKILL what is left of a child asked to stop
 
     def relay(self, replies: int, draining: bool = False) -> None:
         """Pass on each whole line the child has written; at its end, close the pipe."""
@@ -314,8 +319,9 @@ class Forked:
         *lines, self.partial = self.partial.split(b"\n")
         self.partial = self.partial[-MAX_EVENT_BYTES:]
         for line in lines:
-            self.sent += len(line)
-            if self.sent <= MAX_EVENT_BYTES:
+            self.sent += len(line) + 1  # an empty line costs too
+            self.lines += 1
+            if self.sent <= MAX_EVENT_BYTES and self.lines <= MAX_EVENT_LINES:
                 _reply(replies, {"id": self.id, "event": line.decode("utf-8", "replace")})
 
     def drain(self, replies: int) -> None:
@@ -331,6 +337,14 @@ class Forked:
                 self.events = -1
 
 
+def _kill_overdue(children: dict[int, Forked]) -> None:
+    now = time.monotonic()
+    for pid, child in children.items():
+        if child.kill_at is not None and now > child.kill_at:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+
+
 def _has_data(pipe: int) -> bool:
     return bool(select.select([pipe], [], [], 0)[0])
 
@@ -341,8 +355,10 @@ def _answer(request: dict[str, Any], children: dict[int, Forked], replies: int) 
     elif "kill" in request:
         for pid, child in children.items():
             if child.id == request["kill"]:
+                # SIGTERM first: a confined child then ends its lab and keeps its outputs.
                 with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGKILL)
+                    os.killpg(pid, signal.SIGTERM)
+                child.kill_at = time.monotonic() + KILL_GRACE_SECONDS
     else:
         pid, events = _fork(request)
         children[pid] = Forked(request["id"], events)

@@ -131,6 +131,7 @@ def _namespace_options() -> list[str]:
         "--unshare-all",
         "--unshare-user",
         "--as-pid-1",  # no bubblewrap init: the server, which no child can reach, is PID 1
+        "--disable-userns",  # in its own user namespace, a child could remount its cgroups
         "--die-with-parent",
         "--new-session",
         "--cap-drop",

@@ -36,7 +36,7 @@ HISTORY = {
 PREPROCESS_SAMPLE = 64
 PLOT_SAMPLE = 30  # more than 25, so the grid must pick the first 25 itself
 MAX_FILE_BYTES = 256 * 2**20
-MAX_UNPACKED_BYTES = 1024 * 2**20  # all members of one zip-based file (.keras, .npz)
+MAX_UNPACKED_BYTES = 1024 * 2**20  # all files kept of a lab, and all members of one zip
 # A lab notebook is well under 1 MB, plots included; converting one runs in the grader.
 MAX_NOTEBOOK_BYTES = 5 * 2**20
 MAX_MODULE_BYTES = 5 * 2**20
@@ -316,8 +316,10 @@ def _keep(outputs: Path, kept: Path) -> None:
     """Copy what the grader accepts from the child's ``outputs`` into the grader's ``kept``.
 
     Regular files only, never through a link, each within its size cap, and for a zip-based
-    file (.keras, .npz) every member's size is checked before anything reads it.
+    file (.keras, .npz) every member's size is checked before anything reads it. All the
+    files kept of a lab stay within MAX_UNPACKED_BYTES.
     """
+    room = MAX_UNPACKED_BYTES
     for path in sorted(outputs.iterdir())[:MAX_OUTPUT_FILES]:
         try:  # never through a link, and without waiting on a pipe left to block the grader
             flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
@@ -326,10 +328,14 @@ def _keep(outputs: Path, kept: Path) -> None:
             continue
         with open(source, "rb") as file:
             info = os.fstat(file.fileno())
-            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
+            if not stat.S_ISREG(info.st_mode) or info.st_size > min(MAX_FILE_BYTES, room):
                 continue
+            room -= info.st_size
             with open(kept / path.name, "wb") as copy:
-                shutil.copyfileobj(file, copy)
+                left = info.st_size  # not a byte more, should something still be writing
+                while left > 0 and (chunk := file.read(min(left, 2**20))):
+                    copy.write(chunk)
+                    left -= len(chunk)
         if path.suffix in (".keras", ".npz") and not _unpacks_within_caps(kept / path.name):
             (kept / path.name).unlink()
 

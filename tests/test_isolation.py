@@ -7,8 +7,11 @@ reason, where it cannot run.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import platform
+import re
 import shutil
 import socket
 import tempfile
@@ -20,7 +23,7 @@ from pathlib import Path
 import pytest
 from conftest import EXERCISES, REFERENCE, ROOT, SUBMISSIONS
 
-from labkit import harvest, isolation, labs, sandbox
+from labkit import confine, harvest, isolation, labs, sandbox
 
 ATTACKS = SUBMISSIONS / "attacks"
 CV1 = labs.get("cv1_mnist_intro")
@@ -35,6 +38,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[isolation.Server]:
     os.environ[SECRET] = "the grader's password"  # set before the server starts, as CI would
+    _session_keyring()  # the grader has one, as CI tools that store tokens give it
     try:
         with isolation.Server(tmp_path_factory.mktemp("work"), "required") as server:
             yield server
@@ -134,6 +138,26 @@ def test_memory_is_capped_for_the_whole_tree(server):
         assert "killed" in result.problem, result.problem
 
 
+def test_a_lab_cannot_raise_its_own_limits(server):
+    result = attack(server, ATTACKS / "raise_limits.py")
+    assert reported(result).startswith("changed []")
+
+
+def test_the_output_folder_is_capped_in_bytes_and_files(server):
+    result = attack(server, ATTACKS / "fill_disk.py")
+    mebibytes, files = re.match(r"(\d+) MiB, (\d+) small files", reported(result)).groups()
+    assert int(mebibytes) <= confine.OUTPUT_BYTES // 2**20
+    assert int(files) < confine.OUTPUT_FILES
+    kept = result.folder
+    assert sum(path.stat().st_size for path in kept.iterdir()) <= sandbox.MAX_UNPACKED_BYTES
+
+
+@pytest.mark.skipif(platform.machine() not in confine.KEYCTL_SYSCALLS, reason="no keyctl here")
+def test_a_lab_has_a_session_keyring_of_its_own(server):
+    result = attack(server, ATTACKS / "session_keyring.py")
+    assert reported(result).split()[2] != str(_session_keyring())
+
+
 def test_a_hostile_run_grades_every_other_lab_and_keeps_its_results(grade, tmp_path):
     """A forger and a results rewriter beside a correct lab and an untouched stub."""
     submission = tmp_path / "submission"
@@ -151,6 +175,13 @@ def test_a_hostile_run_grades_every_other_lab_and_keeps_its_results(grade, tmp_p
     assert graded.results["score"] == 10
     time.sleep(2)  # the rewriter, had it survived, writes five times a second
     assert json.loads(graded.path.read_text()) == graded.results
+
+
+def _session_keyring() -> int:
+    """This process's session keyring, made if it has none."""
+    keyctl = ctypes.CDLL(None, use_errno=True).syscall
+    get_keyring_id, session = 0, -3
+    return keyctl(confine.KEYCTL_SYSCALLS.get(platform.machine(), -1), get_keyring_id, session, 1)
 
 
 def _processes_with(marker: str) -> list[int]:

@@ -8,7 +8,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from labkit import harvest, isolation, labs, sandbox
+from labkit import forkserver, harvest, isolation, labs, sandbox
 
 CV1 = labs.get("cv1_mnist_intro")
 WORKING_PREPROCESS = "def preprocess(images):\n    return images / 255.0\n"
@@ -135,3 +135,18 @@ def test_a_zip_declaring_too_many_entries_is_dropped_unread(tmp_path, monkeypatc
     monkeypatch.setattr(sandbox, "MAX_ZIP_ENTRIES", 10)
     sandbox._keep(outputs, kept)
     assert not list(kept.iterdir())
+
+
+def test_a_flood_of_empty_event_lines_is_cut_off():
+    """Each line counts against a child's events, empty or not, so a flood stops early."""
+    events, writer = os.pipe()
+    replies, reply_writer = os.pipe()
+    os.set_blocking(reply_writer, False)
+    forked = forkserver.Forked("1", events)
+    os.write(writer, b"\n" * 5000)
+    os.close(writer)
+    while forked.events >= 0:
+        forked.relay(reply_writer)
+    os.close(reply_writer)
+    with os.fdopen(replies, "rb") as relayed:
+        assert len(relayed.read().splitlines()) == forkserver.MAX_EVENT_LINES
