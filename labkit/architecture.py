@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labkit.checks import RAW_ACCURACY, CheckFailed
+from labkit.failures import CheckFailed
 from labkit.labs import Lab
+
+RAW_ACCURACY = "keras.metrics.accuracy"  # the Accuracy class, unlike the string
 
 # Layers that only apply an activation; they merge into the layer before them.
 ACTIVATION_LAYERS = {"Activation", "ReLU", "Softmax", "LeakyReLU"}

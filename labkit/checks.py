@@ -10,45 +10,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from labkit.architecture import RAW_ACCURACY, CompileSettings, FoundLayer
+from labkit.failures import Cause, CheckFailed
 from labkit.labs import OUTPUT, Lab
 
 if TYPE_CHECKING:
-    from labkit.architecture import CompileSettings, FoundLayer
     from labkit.sandbox import Harvest
     from labkit.training import TrainingResult
 
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
 SPARSE_CROSSENTROPY = "sparsecategoricalcrossentropy"
 ACCURACY_METRICS = {"accuracy", "acc", "sparsecategoricalaccuracy"}
-RAW_ACCURACY = "keras.metrics.accuracy"  # the Accuracy class, unlike the string
 # A trained model's loss must end below this fraction of ln(classes), the loss of guessing.
 CHANCE_FRACTION = 0.9
-
-
-class CheckFailed(AssertionError):
-    """A check did not pass; the message is written for the student.
-
-    ``causes`` are the faults behind it, each a full message and a short name for it: when a
-    later check of the same lab fails for a cause already shown, the report names it as
-    ``blocked: SHORT`` instead of repeating it.
-    """
-
-    def __init__(self, message: str, short: str = "", causes: Sequence[Cause] = ()) -> None:
-        super().__init__(message)
-        self.causes: tuple[Cause, ...] = tuple(causes) or (Cause(message, short or message),)
-
-
-@dataclass(frozen=True)
-class Cause:
-    """One root cause of failing checks: what to tell the student, and what to call it after."""
-
-    message: str
-    short: str
 
 
 # -- structure, shapes, params ----------------------------------------------------------
@@ -479,9 +457,3 @@ def submission(harvest: Harvest) -> None:
     causes = list(dict.fromkeys(cause for cause in causes if cause is not None))
     if causes:
         raise CheckFailed("\n".join(cause.message for cause in causes), causes=causes)
-
-
-def todo_text(message: str) -> str:
-    """A stub's TODO message without its leading 'TODO:', which the report already says."""
-    stripped = message.strip()
-    return stripped[5:].strip() if stripped.upper().startswith("TODO:") else stripped

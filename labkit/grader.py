@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from labkit import architecture, checks, sandbox
+from labkit.failures import CheckFailed
 from labkit.harvest import CLASS_NAMES, COMPILED, MODEL, PREPROCESSED
 from labkit.labs import Lab
 from labkit.sandbox import Harvest
@@ -130,7 +131,5 @@ def _figure(harvest: Harvest, name: str) -> tuple[dict[str, Any], dict[str, np.n
         with np.load(harvest.file(f"{name}.npz"), allow_pickle=False) as images:
             shown = {key: images[key] for key in images.files}
     except (OSError, ValueError) as error:
-        raise checks.CheckFailed(
-            f"The figure from {name}() could not be read back: {error}"
-        ) from None
+        raise CheckFailed(f"The figure from {name}() could not be read back: {error}") from None
     return description, shown

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from labkit import datasets, isolation, labs, report, sandbox, submission, trainer
-from labkit.checks import CheckFailed
+from labkit.failures import CheckFailed
 from labkit.report import CheckResult
 from labkit.training import TrainingResult
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from labkit import checks, datasets, forkserver, harvest, isolation, notebooks, tamper
-from labkit.checks import Cause, CheckFailed
+from labkit import datasets, forkserver, harvest, isolation, notebooks, tamper
+from labkit.failures import Cause, CheckFailed, todo_text
 from labkit.labs import Lab
 
 # A fixed training history for plot_history(): distinct values make each line identifiable.
@@ -113,7 +113,7 @@ class Harvest:
             return None
         if outcome.status == harvest.TODO:
             return Cause(
-                f"{shown} is still a TODO: {checks.todo_text(outcome.message)}",
+                f"{shown} is still a TODO: {todo_text(outcome.message)}",
                 f"{shown} is still a TODO",
             )
         if outcome.status == harvest.SKIPPED and "does not define" in outcome.message:

@@ -13,7 +13,7 @@ import pytest
 from keras import layers
 
 from labkit import architecture, checks, labs, training
-from labkit.checks import CheckFailed
+from labkit.failures import CheckFailed
 from labkit.training import TrainingResult
 
 CV3 = labs.get("cv3_mnist_cnn")
