@@ -416,10 +416,10 @@ def _become_child(request: dict[str, Any], forked: bool = True) -> None:
 
             trainer.train_in_child(request)
         else:
-            from labkit import harvest
+            from labkit import harvest, labs
 
             harvest.harvest(
-                request["lab"],
+                labs.Lab.from_json(request["lab"]),
                 Path(request["module"]),
                 Path(request["inputs"]),
                 Path(request["outputs"]),

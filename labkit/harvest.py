@@ -4,7 +4,7 @@ This is the only place student code runs, in a child process that ``labkit.forks
 starts for ``labkit.sandbox``, with time and memory limits. The grader trusts none of it:
 it reads the files written here, never live objects.
 
-Usage, in that child: ``harvest(lab_name, module_path, inputs, outputs, events_fd)``
+Usage, in that child: ``harvest(lab, module_path, inputs, outputs, events_fd)``
 """
 
 from __future__ import annotations
@@ -139,16 +139,13 @@ class Harvester:
         return text
 
 
-def harvest(lab_name: str, module_path: Path, inputs: Path, outputs: Path, events: int) -> None:
+def harvest(lab: Lab, module_path: Path, inputs: Path, outputs: Path, events: int) -> None:
     """Call every API function of the lab on what ``inputs`` holds; write into ``outputs``.
 
     Each step's outcome goes to the file descriptor ``events`` as a JSON line.
     """
     import numpy as np
 
-    from labkit import labs
-
-    lab = labs.get(lab_name)
     arrays = dict(np.load(inputs / INPUTS, allow_pickle=False))
     arrays["history"] = (inputs / HISTORY).read_text(encoding="utf-8")  # parsed when used
     _serve_datasets_locally()

@@ -5,7 +5,9 @@ Usage: ``lab = labs.get("cv3_mnist_cnn"); lab.layers[0].output_shape``
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -68,6 +70,29 @@ class Lab:
         if self.plots_history:
             names += ["plot_history"]
         object.__setattr__(self, "functions", tuple(names))
+
+    def to_json(self) -> dict[str, Any]:
+        """The lab as JSON-able data, for a child process that cannot import the graders."""
+        data = dataclasses.asdict(self)
+        del data["functions"]  # derived, not declared
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Lab:
+        """The lab that ``to_json`` wrote."""
+        return cls(
+            name=data["name"],
+            title=data["title"],
+            dataset=data["dataset"],
+            input_shape=tuple(data["input_shape"]),
+            layers=tuple(
+                Layer(row["kind"], tuple(row["output_shape"]), row["params"], row["activation"])
+                for row in data["layers"]
+            ),
+            training=Training(**data["training"]),
+            class_names=tuple(data["class_names"]),
+            plots_history=data["plots_history"],
+        )
 
     @property
     def api_names(self) -> tuple[str, ...]:

@@ -251,7 +251,7 @@ def _run_child(
 ) -> tuple[str, list[str]]:
     """Run the harvest child; return what went wrong with the process, or '', and its events."""
     request = {
-        "lab": lab.name,
+        "lab": lab.to_json(),
         "module": str(module_path),
         "inputs": str(folder / "in"),
         "outputs": str(folder / "out"),

@@ -55,7 +55,7 @@ class Trainer:
         result.unlink(missing_ok=True)
         request = {
             "task": "train",
-            "lab": lab.name,
+            "lab": lab.to_json(),
             "compiled": str(compiled_path),
             "result": str(result),
             "scratch": str(folder),
@@ -79,7 +79,9 @@ class Trainer:
 def train_in_child(request: dict[str, Any]) -> None:
     """The child's side: train and write the result; called in a fresh fork of the server."""
     training.make_deterministic()
-    result = training.train(Path(request["compiled"]), labs.get(request["lab"]), verbose=0)
+    result = training.train(
+        Path(request["compiled"]), labs.Lab.from_json(request["lab"]), verbose=0
+    )
     Path(request["result"]).write_text(json.dumps(dataclasses.asdict(result)), encoding="utf-8")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -150,3 +151,9 @@ def test_a_flood_of_empty_event_lines_is_cut_off():
     os.close(reply_writer)
     with os.fdopen(replies, "rb") as relayed:
         assert len(relayed.read().splitlines()) == forkserver.MAX_EVENT_LINES
+
+
+def test_a_lab_survives_the_trip_to_a_child_as_json():
+    """Children get the lab's spec in their request: they cannot import the graders."""
+    for lab in labs.LABS.values():
+        assert labs.Lab.from_json(json.loads(json.dumps(lab.to_json()))) == lab
