@@ -4,11 +4,13 @@ The fork server runs in one bubblewrap sandbox per run and forks a child per lab
 child runs any student code it calls ``confine``, which, with namespaces of its own:
 
 - covers the run's work folder with an empty read-only tmpfs and mounts back only this lab's
-  ``in`` folder and the submission (read-only) and its ``out`` folder (writable);
+  ``in`` folder (read-only), and at its ``out`` folder a tmpfs capped in bytes and files;
 - covers the cgroup files, so the child cannot raise its own limits;
-- gives the child a private ``/tmp`` and ``/dev/shm``, and a read-only ``/dev``;
+- gives the child a private ``/tmp`` and ``/dev/shm``, a read-only ``/dev`` and a session
+  keyring of its own;
 - gives up every capability, so none of those mounts can be undone, and starts a PID
-  namespace whose first process runs the lab; when it ends, the kernel ends all it started.
+  namespace whose first process runs the lab; when it ends, the kernel ends all it started,
+  and only then does the waiting parent copy the regular files of ``out`` to the real folder.
 
 The server and every child are also made non-dumpable (``make_unreachable``): ``/proc``
 stays mounted, since TensorFlow reads it, but another process of the same user cannot open
