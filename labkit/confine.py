@@ -143,6 +143,8 @@ def _keep_only(confinement: Confinement) -> dict[str, int]:
     of the real folder, where ``_copy_out`` puts what the lab left once it has ended.
     """
     kept = [(path, True) for path in confinement.inputs]
+    # Python or labkit may live under /tmp, which the child's own /tmp would hide.
+    kept += [(path, True) for path in _mounts_under("/tmp", confinement.workdir)]
     outputs = {path: os.open(path, os.O_RDONLY | os.O_DIRECTORY) for path in confinement.outputs}
     # HOLD is shared by every child until each mounts its own over it.
     _mount("none", HOLD, "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,mode=700")
@@ -164,6 +166,21 @@ def _keep_only(confinement: Confinement) -> dict[str, int]:
         _mount("none", path, "tmpfs", MS_NOSUID | MS_NODEV, limits)
     _mount(None, confinement.workdir, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     return outputs
+
+
+def _mounts_under(folder: str, excluded: str) -> list[str]:
+    """The outermost mount points inside ``folder``, leaving out those inside ``excluded``."""
+    found = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as table:
+        for line in table:
+            point = line.split()[4].encode().decode("unicode_escape")  # spaces come as \040
+            if _inside(point, folder) and not _inside(point, excluded) and point != excluded:
+                found.append(point)
+    return [point for point in found if not any(_inside(point, other) for other in found)]
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip("/") + "/")
 
 
 def _copy_out(path: str, folder: int) -> None:
