@@ -95,6 +95,8 @@ class Harvest:
             return Cause(f"not submitted: no {self.lab.name}.py was found", "not submitted")
         outcome = self.step("import")
         if outcome.status != harvest.OK:
+            if self.running() == "import" and self.problem:
+                return self.stopped_early()
             if "import" not in self.steps and self.problem:
                 return Cause(self.problem, _first_clause(self.problem))
             if outcome.message.startswith(tamper.MESSAGE):
@@ -107,8 +109,10 @@ class Harvest:
             cause = self.fault(needed)
             if cause is not None:
                 return cause
+        if self.running() == name and self.problem:
+            return self.stopped_early()  # the same cause the submission check tells
         outcome = self.step(name)
-        shown = name if name.isupper() else f"{name}()"
+        shown = _shown(name)
         if outcome.status == harvest.OK:
             return None
         if outcome.status == harvest.TODO:
@@ -127,10 +131,22 @@ class Harvest:
 
     def stopped_early(self) -> Cause:
         """The child's process ending before the harvest did, as a cause."""
+        running = self.running()
+        if running is None:
+            where = ""
+        elif running == "import":
+            where = ", on import"
+        else:
+            where = f", in {_shown(running)}"
         return Cause(
-            f"The module's process stopped early: {self.problem}",
+            f"The module's process stopped early{where}: {self.problem}",
             "the module's process stopped early",
         )
+
+    def running(self) -> str | None:
+        """The step the child had started and not finished, if any."""
+        started = [name for name, step in self.steps.items() if step.status == harvest.STARTED]
+        return started[-1] if started else None
 
     def require(self, name: str) -> None:
         """Raise CheckFailed, saying what to fix, unless step ``name`` succeeded."""
@@ -398,6 +414,11 @@ def clean_message(text: str) -> str:
         return text
     tail = MAX_MESSAGE // 5
     return f"{text[: MAX_MESSAGE - tail - 3]} … {text[-tail:]}"
+
+
+def _shown(step: str) -> str:
+    """'build_model()' for a function's step, 'CLASS_NAMES' for a constant's."""
+    return step if step.isupper() else f"{step}()"
 
 
 def _first_clause(message: str) -> str:
