@@ -27,6 +27,7 @@ import ctypes
 import functools
 import os
 import platform
+import re
 import shutil
 import signal
 import stat
@@ -40,6 +41,7 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT = 1, 2, 4, 32
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
+OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")  # how mountinfo writes a space, tab or backslash
 KEYCTL_JOIN_SESSION_KEYRING = 1
 KEYCTL_SYSCALLS = {"x86_64": 250, "aarch64": 219}
 OUTPUT_BYTES = 1024 * 2**20  # all files a lab's child leaves; a harvest writes a few MB
@@ -173,7 +175,7 @@ def _mounts_under(folder: str, excluded: str) -> list[str]:
     found = []
     with open("/proc/self/mountinfo", encoding="utf-8") as table:
         for line in table:
-            point = line.split()[4].encode().decode("unicode_escape")  # spaces come as \040
+            point = OCTAL_ESCAPE.sub(lambda match: chr(int(match[1], 8)), line.split()[4])
             if _inside(point, folder) and not _inside(point, excluded) and point != excluded:
                 found.append(point)
     return [point for point in found if not any(_inside(point, other) for other in found)]
