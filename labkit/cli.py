@@ -46,11 +46,8 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             submission.lab_of(args.submission)
     except submission.SubmissionError as error:
         parser.error(str(error))
-    if args.isolation == "required" and isolation.unavailable_reason():
-        parser.error(
-            f"{isolation.UNAVAILABLE} ({isolation.unavailable_reason()}): "
-            "--isolation required refuses to grade without it"
-        )
+    if isolation.refusal(args.isolation):
+        parser.error(isolation.refusal(args.isolation))
     graders = _graders_folder(args.graders)
     if graders is None:
         parser.error("no graders/ folder found: run this from the labkit folder or pass --graders")
@@ -69,8 +66,8 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 _explain(captured.text, code)
             return EXIT_USAGE if code == pytest.ExitCode.USAGE_ERROR else int(code)
         results = json.loads(results_file.read_text(encoding="utf-8"))
-        if args.isolation == "auto" and isolation.unavailable_reason():
-            print(f"{isolation.UNAVAILABLE} ({isolation.unavailable_reason()})")
+        if isolation.notice(args.isolation):
+            print(isolation.notice(args.isolation))
         print(report.table(report.results_from_json(results)))
         if args.results:
             print(f"results written to {args.results}")

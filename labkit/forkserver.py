@@ -305,16 +305,18 @@ class Forked:
     lines: int = 0
     kill_at: float | None = None  # when to SIGKILL what is left of a child asked to stop
 
-    def relay(self, replies: int, draining: bool = False) -> None:
-        """Pass on each whole line the child has written; at its end, close the pipe."""
+    def relay(self, replies: int) -> bool:
+        """Pass on each whole line the child has written; False once there was nothing to read.
+
+        At the pipe's end, close it.
+        """
         try:
             chunk = os.read(self.events, 65536)
         except BlockingIOError:
-            return
+            return False
         if not chunk:
-            os.close(self.events)
-            self.events = -1
-            return
+            self._close()
+            return False
         self.partial += chunk
         *lines, self.partial = self.partial.split(b"\n")
         self.partial = self.partial[-MAX_EVENT_BYTES:]
@@ -323,18 +325,21 @@ class Forked:
             self.lines += 1
             if self.sent <= MAX_EVENT_BYTES and self.lines <= MAX_EVENT_LINES:
                 _reply(replies, {"id": self.id, "event": line.decode("utf-8", "replace")})
+        return True
 
     def drain(self, replies: int) -> None:
         """Relay what is left once the child has ended; a process it left behind can't stall it."""
         if self.events < 0:
             return
         os.set_blocking(self.events, False)
-        while self.events >= 0:
-            before = self.events
-            self.relay(replies)
-            if self.events == before and not _has_data(self.events):
-                os.close(self.events)
-                self.events = -1
+        while self.relay(replies):
+            pass
+        self._close()
+
+    def _close(self) -> None:
+        if self.events >= 0:
+            os.close(self.events)
+            self.events = -1
 
 
 def _kill_overdue(children: dict[int, Forked]) -> None:
@@ -343,10 +348,6 @@ def _kill_overdue(children: dict[int, Forked]) -> None:
         if child.kill_at is not None and now > child.kill_at:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
-
-
-def _has_data(pipe: int) -> bool:
-    return bool(select.select([pipe], [], [], 0)[0])
 
 
 def _answer(request: dict[str, Any], children: dict[int, Forked], replies: int) -> None:
@@ -366,7 +367,7 @@ def _answer(request: dict[str, Any], children: dict[int, Forked], replies: int) 
 
 
 def _preload_datasets(names: list[str]) -> None:
-    """Read local datasets once, here, so that every training child forked later has them."""
+    """Read datasets once, here, so that every training child forked later has them."""
     from labkit import datasets
 
     for name in names:

@@ -124,6 +124,22 @@ def unavailable_reason() -> str:
     return ""
 
 
+def refusal(mode: str) -> str:
+    """Why isolation ``mode`` refuses to grade on this machine; '' when it does not."""
+    if mode != "required" or not unavailable_reason():
+        return ""
+    return (
+        f"{UNAVAILABLE} ({unavailable_reason()}): --isolation required refuses to grade without it"
+    )
+
+
+def notice(mode: str) -> str:
+    """The line to print once when ``mode`` grades without a sandbox; '' when none is due."""
+    return (
+        f"{UNAVAILABLE} ({unavailable_reason()})" if mode == "auto" and unavailable_reason() else ""
+    )
+
+
 def _namespace_options() -> list[str]:
     # The server keeps CAP_SYS_ADMIN inside its own user namespace only, so that each child
     # can make its own mount namespace before it drops every capability (labkit.confine).
@@ -215,12 +231,10 @@ class Server:
             raise ValueError(f"unknown isolation mode {mode!r}: choose one of {', '.join(MODES)}")
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
-        self.reason = unavailable_reason() if mode != "off" else "turned off"
-        if self.reason and mode == "required":
-            raise IsolationUnavailable(
-                f"{UNAVAILABLE} ({self.reason}); --isolation required refuses to grade without it"
-            )
-        self.binary = bwrap() if not self.reason and forks else None
+        if refusal(mode):
+            raise IsolationUnavailable(refusal(mode))
+        usable = mode != "off" and forks and not unavailable_reason()
+        self.binary = bwrap() if usable else None
         run = f"labkit-{os.getpid()}-{workdir.name}"
         self.cgroups = Cgroups.create(run) if self.binary else Cgroups(run)
         self._count = itertools.count()

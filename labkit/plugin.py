@@ -146,11 +146,8 @@ def pytest_configure(config: pytest.Config) -> None:
             f"unknown lab {', '.join(unknown)}: choose from {', '.join(labs.LABS)}"
         )
     mode = config.getoption("isolation")
-    if mode == "required" and isolation.unavailable_reason():
-        raise pytest.UsageError(
-            f"{isolation.UNAVAILABLE} ({isolation.unavailable_reason()}): "
-            "--isolation required refuses to grade without it"
-        )
+    if isolation.refusal(mode):
+        raise pytest.UsageError(isolation.refusal(mode))
     path = config.getoption("submission")
     limits = sandbox.Limits(
         seconds=config.getoption("time_limit"),
@@ -290,8 +287,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if not grading.results:
         return
     terminalreporter.write_sep("=", "labkit scores")
-    if config.getoption("isolation") == "auto" and isolation.unavailable_reason():
-        terminalreporter.write_line(f"{isolation.UNAVAILABLE} ({isolation.unavailable_reason()})")
+    if isolation.notice(config.getoption("isolation")):
+        terminalreporter.write_line(isolation.notice(config.getoption("isolation")))
     terminalreporter.write_line(report.table(grading.results))
     results_file = config.getoption("results")
     if results_file:

@@ -224,8 +224,9 @@ def _copy_module(module: Path, folder: Path) -> Path:
             f"{module.name} is not a plain file of at most {MAX_MODULE_BYTES // 2**20} MB: "
             "hand in the lab's .py file itself, not a link to it"
         )
-    helpers = sorted(module.parent.glob("*.py"))[:MAX_HELPER_MODULES]
-    for path in [module, *helpers]:
+    shutil.copyfile(module, folder / module.name)
+    helpers = sorted(path for path in module.parent.glob("*.py") if path != module)
+    for path in helpers[:MAX_HELPER_MODULES]:
         info = path.lstat()
         if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_MODULE_BYTES:
             shutil.copyfile(path, folder / path.name)
@@ -271,14 +272,13 @@ def _run_child(
         "module": str(module_path),
         "inputs": str(folder / "in"),
         "outputs": str(folder / "out"),
-        "scratch": str(folder / "scratch"),
+        # In the sandbox its private /tmp: capped and charged to its memory, not the disk.
+        "scratch": "/tmp" if server.active else str(folder / "scratch"),
         "output": str(folder / harvest.OUTPUT),
         "memory_bytes": limits.memory_bytes,
         "cpu_seconds": int(limits.seconds * 2) + 1,
         "file_bytes": MAX_FILE_BYTES,
     }
-    if server.active:  # its private /tmp, capped and charged to its memory, not the disk
-        request["scratch"] = "/tmp"
     child = server.start(request, [folder / "in"], [folder / "out"], limits.memory_bytes)
     try:
         finished = child.wait(limits.seconds)
