@@ -150,16 +150,17 @@ def _keep_only(confinement: Confinement) -> dict[str, int]:
     outputs = {path: os.open(path, os.O_RDONLY | os.O_DIRECTORY) for path in confinement.outputs}
     # HOLD is shared by every child until each mounts its own over it.
     _mount("none", HOLD, "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,mode=700")
+    folders = [os.path.isdir(path) for path, _ in kept]  # a mount may be a single file
     for number, (path, _) in enumerate(kept):
         hold = f"{HOLD}/{number}"
-        os.mkdir(hold)
+        _make_mount_point(hold, folders[number])
         _mount(path, hold, None, MS_BIND | MS_REC)
     # A private /tmp first: the work folder itself may be under /tmp.
     _mount("none", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={TMP_BYTES},mode=1777")
     os.makedirs(confinement.workdir, exist_ok=True)
     _mount("none", confinement.workdir, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
     for number, (path, _) in enumerate(kept):
-        os.makedirs(path, exist_ok=True)
+        _make_mount_point(path, folders[number])
         _mount(f"{HOLD}/{number}", path, None, MS_BIND | MS_REC)
         _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     for path in outputs:  # capped in bytes and files, and charged to the lab's memory
@@ -168,6 +169,16 @@ def _keep_only(confinement: Confinement) -> dict[str, int]:
         _mount("none", path, "tmpfs", MS_NOSUID | MS_NODEV, limits)
     _mount(None, confinement.workdir, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     return outputs
+
+
+def _make_mount_point(path: str, folder: bool) -> None:
+    """An empty folder or file at ``path``, with its parents, for a mount to cover."""
+    if folder:
+        os.makedirs(path, exist_ok=True)
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if not os.path.exists(path):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
 def _mounts_under(folder: str, excluded: str) -> list[str]:
