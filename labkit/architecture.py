@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.failures import CheckFailed
-from labkit.labs import Lab
+from labkit.lab import Lab
 
 RAW_ACCURACY = "keras.metrics.accuracy"  # the Accuracy class, unlike the string
 
@@ -28,8 +28,8 @@ ACTIVATED_LAYERS = {"Conv2D", "Dense"}
 CONFIG = "config.json"
 MAX_CONFIG_BYTES = 2**20  # a lab model's config.json is about 7 KB
 # How far from the lab's table a model may be before the grader refuses to build it: far
-# enough for any single slip (a forgotten pooling layer in cv3 has 4.2 times the parameters,
-# one in cv4 5.2 times the computation), near enough that loading and training stay cheap.
+# enough for any single slip (in small CNNs, a forgotten pooling layer gives 4 to 5 times the
+# parameters or the computation), near enough that loading and training stay cheap.
 LAYER_FACTOR, EXTRA_LAYERS = 4, 4
 WIDTH_FACTOR = 4
 PARAMS_FACTOR = 8

@@ -22,13 +22,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from labkit import architecture, forkserver, isolation, labs, sandbox, training
-from labkit.harvest import COMPILED
+from labkit import architecture, forkserver, isolation, sandbox, training
+from labkit.course import Course, CourseError
+from labkit.lab import Lab
 from labkit.quiet import quiet_tensorflow
 
-ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = ROOT / "reference"
-EXERCISES = ROOT / "exercises"
 MATMUL_SIZE = 1024
 
 
@@ -44,9 +42,14 @@ class RunFigures:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m labkit.bench", description=__doc__)
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; medians shown")
-    parser.add_argument("--lab", action="append", choices=list(labs.LABS), default=[])
+    parser.add_argument("--lab", action="append", default=[], help="only this lab")
+    parser.add_argument("--course", type=Path, help="the course folder (default: as labkit grade)")
     args = parser.parse_args(argv)
-    chosen = [labs.get(name) for name in args.lab] or list(labs.LABS.values())
+    try:
+        course = Course.find(args.course)
+        chosen = [course.lab(name) for name in args.lab] or list(course.labs.values())
+    except CourseError as error:
+        parser.error(str(error))
     print(f"machine: {_processor()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     baseline = _median(args.repeat, _import_tensorflow)
     print(f"bare `import tensorflow`: {baseline:.2f} s wall (the unit for the ratios below)")
@@ -54,12 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     training.make_deterministic()
     peak = _matmul_gflops()
     print(f"TensorFlow matmul peak ({MATMUL_SIZE}x{MATMUL_SIZE} float32): {peak:.0f} GFLOP/s\n")
-    print(_per_lab(chosen, peak))
+    print(_per_lab(chosen, peak, course.reference))
     print()
-    print(_isolation_overhead(chosen, args.repeat))
+    print(_isolation_overhead(chosen, args.repeat, course.reference))
     print()
-    for name, folder in (("reference", REFERENCE), ("stubs", EXERCISES)):
-        runs = [_grade_run(folder, [lab.name for lab in chosen]) for _ in range(args.repeat)]
+    for name, folder in (("reference", course.reference), ("stubs", course.exercises)):
+        names = [lab.name for lab in chosen]
+        runs = [_grade_run(course, folder, names) for _ in range(args.repeat)]
         wall = statistics.median(run.wall for run in runs)
         cpu = statistics.median(run.cpu for run in runs)
         memory = max(run.peak_bytes for run in runs) / 2**30
@@ -70,24 +74,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _per_lab(chosen: Sequence[labs.Lab], peak_gflops: float) -> str:
+def _per_lab(chosen: Sequence[Lab], peak_gflops: float, reference: Path) -> str:
     lines = [
         f"{'lab':<26}{'harvest s':>10}{'judge s':>9}{'fit s':>7}{'images/s':>10}"
         f"{'GFLOP/s':>9}{'of peak':>9}"
     ]
     with (
         tempfile.TemporaryDirectory(prefix="labkit-bench-") as workdir,
-        sandbox.start_server(Path(workdir)) as server,
+        sandbox.start_server(Path(workdir), data=[lab.dataset for lab in chosen]) as server,
     ):
         server.ready.wait(forkserver.STARTUP_SECONDS)  # its import is not a lab's cost
         for lab in chosen:
             started = time.perf_counter()
             harvest = sandbox.run(
-                lab, REFERENCE / f"{lab.name}.py", Path(workdir), sandbox.Limits(), server
+                lab, reference / f"{lab.name}.py", Path(workdir), sandbox.Limits(), server
             )
             harvest_seconds = time.perf_counter() - started
             started = time.perf_counter()
-            result = training.train(harvest.folder / COMPILED, lab, verbose=0)
+            compiled = harvest.folder / lab.function("compile_model").filename
+            result = training.train(compiled, lab, verbose=0)
             judge_seconds = time.perf_counter() - started
             recipe = lab.training
             rate = recipe.train_size * recipe.epochs / result.fit_seconds
@@ -100,37 +105,42 @@ def _per_lab(chosen: Sequence[labs.Lab], peak_gflops: float) -> str:
     return "\n".join(lines)
 
 
-def _isolation_overhead(chosen: Sequence[labs.Lab], repeat: int) -> str:
+def _isolation_overhead(chosen: Sequence[Lab], repeat: int, reference: Path) -> str:
     """What the sandbox costs: the server's start, and each lab's harvest, with it and without."""
     reason = isolation.unavailable_reason()
     if reason:
         return f"{isolation.UNAVAILABLE} ({reason}): no sandbox overhead to measure"
     lines = [f"{'sandbox overhead':<26}{'off s':>8}{'sandbox s':>11}{'extra s':>9}"]
-    figures = {mode: _harvest_seconds(chosen, mode, repeat) for mode in ("off", "required")}
+    figures = {
+        mode: _harvest_seconds(chosen, mode, repeat, reference) for mode in ("off", "required")
+    }
     for name in ["server start", *(lab.name for lab in chosen)]:
         off, on = figures["off"][name], figures["required"][name]
         lines.append(f"{name:<26}{off:>8.2f}{on:>11.2f}{on - off:>+9.2f}")
     return "\n".join(lines)
 
 
-def _harvest_seconds(chosen: Sequence[labs.Lab], mode: str, repeat: int) -> dict[str, float]:
+def _harvest_seconds(
+    chosen: Sequence[Lab], mode: str, repeat: int, reference: Path
+) -> dict[str, float]:
     """Median seconds to start a server in ``mode``, and to harvest each lab's reference in it."""
     runs: dict[str, list[float]] = {}
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="labkit-bench-") as workdir:
             started = time.perf_counter()
-            with sandbox.start_server(Path(workdir), mode) as server:
+            data = [lab.dataset for lab in chosen]
+            with sandbox.start_server(Path(workdir), mode, data) as server:
                 server.ready.wait(forkserver.STARTUP_SECONDS)
                 runs.setdefault("server start", []).append(time.perf_counter() - started)
                 for lab in chosen:
                     started = time.perf_counter()
-                    module = REFERENCE / f"{lab.name}.py"
+                    module = reference / f"{lab.name}.py"
                     sandbox.run(lab, module, Path(workdir), sandbox.Limits(), server)
                     runs.setdefault(lab.name, []).append(time.perf_counter() - started)
     return {name: statistics.median(seconds) for name, seconds in runs.items()}
 
 
-def training_flops(lab: labs.Lab) -> float:
+def training_flops(lab: Lab) -> float:
     """Floating-point operations to train on one image: forward plus a backward of twice that."""
     return 3 * 2 * architecture.lab_multiply_adds(lab)
 
@@ -160,8 +170,9 @@ def _import_tensorflow() -> float:
     return time.perf_counter() - started
 
 
-def _grade_run(folder: Path, lab_names: Sequence[str]) -> RunFigures:
+def _grade_run(course: Course, folder: Path, lab_names: Sequence[str]) -> RunFigures:
     command = [sys.executable, "-m", "labkit.cli", "grade", "--submission", str(folder)]
+    command += ["--course", str(course.root)]
     for name in lab_names:
         command += ["--lab", name]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

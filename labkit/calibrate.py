@@ -23,13 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labkit import isolation, labs, sandbox, training
-from labkit.harvest import COMPILED
+from labkit import isolation, sandbox, training
+from labkit.course import Course, CourseError
+from labkit.lab import Lab
 from labkit.quiet import quiet_tensorflow
 
-ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = ROOT / "reference"
-MISTAKES = ROOT / "tests" / "mistakes.py"
 MARGIN = 0.05  # the worst reference seed must stay this far above the threshold
 
 
@@ -60,32 +58,40 @@ class Distribution:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m labkit.calibrate", description=__doc__)
     parser.add_argument("--seeds", type=int, default=10, help="training seeds per model")
-    parser.add_argument("--lab", action="append", choices=list(labs.LABS), default=[])
+    parser.add_argument("--lab", action="append", default=[], help="only this lab")
+    parser.add_argument("--course", type=Path, help="the course folder (default: as labkit grade)")
     parser.add_argument(
-        "--mistakes", type=Path, default=MISTAKES, help="Python file defining MISTAKES"
+        "--mistakes",
+        type=Path,
+        help="Python file defining MISTAKES (default: the course's tests/mistakes.py)",
     )
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
-    chosen = [labs.get(name) for name in args.lab] or list(labs.LABS.values())
-    mistakes = _load_mistakes(args.mistakes) if args.mistakes.is_file() else []
+    try:
+        course = Course.find(args.course)
+        chosen = [course.lab(name) for name in args.lab] or list(course.labs.values())
+    except CourseError as error:
+        parser.error(str(error))
+    mistakes_file = args.mistakes or course.root / "tests" / "mistakes.py"
+    mistakes = _load_mistakes(mistakes_file) if mistakes_file.is_file() else []
     quiet_tensorflow()
     training.make_deterministic()
     seeds = range(args.seeds)
     below = []
     with (
         tempfile.TemporaryDirectory(prefix="labkit-calibrate-") as folder,
-        sandbox.start_server(Path(folder)) as server,
+        sandbox.start_server(Path(folder), data=[lab.dataset for lab in chosen]) as server,
     ):
         for lab in chosen:
             workdir = Path(folder) / lab.name
             reference = Distribution(
-                "reference", _accuracies(lab, REFERENCE / f"{lab.name}.py", seeds, server)
+                "reference", _accuracies(lab, course.reference / f"{lab.name}.py", seeds, server)
             )
             wrong = [
                 Distribution(
                     mistake.name,
-                    _accuracies(lab, _write(mistake, workdir), seeds, server),
+                    _accuracies(lab, _write(mistake, course.reference, workdir), seeds, server),
                     must_fail="accuracy" in mistake.fails,
                 )
                 for mistake in mistakes
@@ -101,19 +107,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _accuracies(
-    lab: labs.Lab, module: Path, seeds: range, server: isolation.Server
+    lab: Lab, module: Path, seeds: range, server: isolation.Server
 ) -> tuple[float, ...]:
     with tempfile.TemporaryDirectory(prefix="labkit-harvest-", dir=server.workdir) as workdir:
         harvest = sandbox.run(lab, module, Path(workdir), sandbox.Limits(), server)
-        compiled = harvest.folder / COMPILED
+        compiled = harvest.folder / lab.function("compile_model").filename
         if not compiled.is_file():
             return tuple(math.nan for _ in seeds)
         return tuple(training.train(compiled, lab, seed=seed, verbose=0).accuracy for seed in seeds)
 
 
-def _report(
-    lab: labs.Lab, reference: Distribution, wrong: Sequence[Distribution], seeds: int
-) -> str:
+def _report(lab: Lab, reference: Distribution, wrong: Sequence[Distribution], seeds: int) -> str:
     recipe = lab.training
     threshold = recipe.min_accuracy
     lines = [
@@ -138,12 +142,12 @@ def _report(
     return "\n".join(lines)
 
 
-def _write(mistake: Any, folder: Path) -> Path:
+def _write(mistake: Any, reference: Path, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     slug = "".join(char if char.isalnum() else "_" for char in mistake.name)
     module = folder / slug / f"{mistake.lab}.py"
     module.parent.mkdir(exist_ok=True)
-    module.write_text(mistake.apply(REFERENCE), encoding="utf-8")
+    module.write_text(mistake.apply(reference), encoding="utf-8")
     return module
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from labkit.architecture import RAW_ACCURACY, CompileSettings, FoundLayer
 from labkit.failures import Cause, CheckFailed
-from labkit.labs import OUTPUT, Lab
+from labkit.lab import OUTPUT, Lab
 
 if TYPE_CHECKING:
     from labkit.sandbox import Harvest
@@ -362,7 +362,7 @@ def sample_grid(
         wanted = true_names[int(flat[position])]
         label = str(ax.get("xlabel", ""))
         if label.strip().casefold() != wanted.casefold():
-            raise CheckFailed(_label_hint(where, label, wanted, class_names, true_names, lab))
+            raise CheckFailed(_label_hint(where, label, wanted, class_names, true_names, labels))
 
 
 def history_plot(figure: dict[str, Any], history: dict[str, list[float]]) -> None:
@@ -418,12 +418,17 @@ def _same_image(shown: np.ndarray | None, image: np.ndarray) -> bool:
 
 
 def _label_hint(
-    where: str, label: str, wanted: str, class_names: Sequence[str], true_names: list[str], lab: Lab
+    where: str,
+    label: str,
+    wanted: str,
+    class_names: Sequence[str],
+    true_names: list[str],
+    labels: np.ndarray,
 ) -> str:
     message = f"{where} is labelled {label!r}, but it is a {wanted!r}."
     if [name.casefold() for name in class_names] != [name.casefold() for name in true_names]:
         return f"{message} CLASS_NAMES should list the classes in label order: {true_names}."
-    index = "labels[i][0]" if lab.dataset == "cifar10" else "labels[i]"
+    index = "labels[i][0]" if np.ndim(labels) > 1 else "labels[i]"  # Keras' (N, 1) labels
     return f"{message} Use plt.xlabel(class_names[{index}]) for image i."
 
 

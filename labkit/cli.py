@@ -1,6 +1,7 @@
 """The ``labkit`` command.
 
-Usage: ``labkit grade [--submission PATH] [--lab NAME] [--results FILE]``
+Usage: ``labkit grade [--submission PATH] [--lab NAME] [--results FILE]``, ``labkit handouts``,
+``labkit labs``
 """
 
 from __future__ import annotations
@@ -14,9 +15,14 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from labkit import isolation, labs, report, sandbox, submission
+from labkit import isolation, report, sandbox, submission
+from labkit.course import Course, CourseError, labs_table
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+COURSE_HELP = (
+    "folder holding graders/, exercises/, reference/ and templates/ (default: $LABKIT_COURSE, "
+    "else the current folder, else labkit's own)"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,22 +46,21 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Grade a submission with the pytest graders; exit 0 if every check passed."""
     import pytest
 
+    course = _course(args, parser)
+    args.submission = args.submission or course.exercises
     try:
-        submission.locate(args.submission)
+        submission.locate(args.submission, list(course.labs))
         if args.submission.is_file():
-            submission.lab_of(args.submission)
+            submission.lab_of(args.submission, list(course.labs))
     except submission.SubmissionError as error:
         parser.error(str(error))
     if isolation.refusal(args.isolation):
         parser.error(isolation.refusal(args.isolation))
-    graders = _graders_folder(args.graders)
-    if graders is None:
-        parser.error("no graders/ folder found: run this from the labkit folder or pass --graders")
     with tempfile.TemporaryDirectory(prefix="labkit-grade-") as folder:
         # The plugin writes the file whole, once every check has run; the table is read back.
         results_file = args.results or Path(folder) / "results.json"
         results_file.unlink(missing_ok=True)
-        pytest_args = [*_pytest_args(args, graders), "--results", str(results_file)]
+        pytest_args = [*_pytest_args(args, course.graders), "--results", str(results_file)]
         if args.verbose:
             code = pytest.main(pytest_args)
         else:
@@ -68,7 +73,8 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         results = json.loads(results_file.read_text(encoding="utf-8"))
         if isolation.notice(args.isolation):
             print(isolation.notice(args.isolation))
-        print(report.table(report.results_from_json(results)))
+        titles = {name: lab.title for name, lab in course.labs.items()}
+        print(report.table(report.results_from_json(results), titles))
         if args.results:
             print(f"results written to {args.results}")
     if code == pytest.ExitCode.OK:
@@ -141,7 +147,9 @@ def handouts(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Build the student and solution notebooks and their HTML pages."""
     from labkit import handouts as builder
 
-    built = builder.build(args.out, args.lab or list(labs.LABS), args.epochs, run=not args.no_run)
+    course = _course(args, parser)
+    chosen = args.lab or list(course.labs)
+    built = builder.build(course, args.out, chosen, args.epochs, run=not args.no_run)
     for handout in built:
         print(f"{handout.student.stem}:")
         for path in (
@@ -154,28 +162,36 @@ def handouts(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return EXIT_PASSED
 
 
-def _graders_folder(given: Path | None) -> Path | None:
-    candidates = (
-        [given] if given else [Path.cwd() / "graders", Path(__file__).parents[1] / "graders"]
-    )
-    return next((path for path in candidates if path.is_dir()), None)
+def list_labs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Print the course's labs as the Markdown table the README shows."""
+    print(labs_table(_course(args, parser)))
+    return EXIT_PASSED
+
+
+def _course(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Course:
+    """The course to work on, with every --lab checked against the labs it declares."""
+    try:
+        course = Course.find(args.course)
+        for name in args.lab:
+            course.lab(name)
+    except CourseError as error:
+        parser.error(str(error))
+    return course
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="labkit", description="Autograded CNN labs.")
+    parser = argparse.ArgumentParser(prog="labkit", description="Autograded Keras labs.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     grading = commands.add_parser("grade", help="grade a submission and print a score table")
     grading.add_argument(
         "--submission",
         type=Path,
-        default=Path("exercises"),
-        help="folder holding lab modules, or one lab module file (default: exercises)",
+        help="folder holding lab modules, or one lab module file (default: the course's "
+        "exercises/)",
     )
-    grading.add_argument(
-        "--lab", action="append", default=[], choices=list(labs.LABS), help="grade only this lab"
-    )
+    grading.add_argument("--lab", action="append", default=[], help="grade only this lab")
     grading.add_argument("--results", type=Path, help="write Gradescope-format results JSON here")
-    grading.add_argument("--graders", type=Path, help="folder of grader modules (default: graders)")
+    grading.add_argument("--course", type=Path, help=COURSE_HELP)
     grading.add_argument(
         "--time-limit",
         type=float,
@@ -203,9 +219,8 @@ def _parser() -> argparse.ArgumentParser:
     grading.set_defaults(run=grade, parser=grading)
     building = commands.add_parser("handouts", help="build the lab notebooks and HTML pages")
     building.add_argument("--out", type=Path, default=Path("build/handouts"), help="output folder")
-    building.add_argument(
-        "--lab", action="append", default=[], choices=list(labs.LABS), help="only this lab"
-    )
+    building.add_argument("--lab", action="append", default=[], help="only this lab")
+    building.add_argument("--course", type=Path, help=COURSE_HELP)
     building.add_argument(
         "--epochs", type=int, help="train this many epochs when running the solutions"
     )
@@ -213,6 +228,9 @@ def _parser() -> argparse.ArgumentParser:
         "--no-run", action="store_true", help="do not execute the solution notebooks"
     )
     building.set_defaults(run=handouts, parser=building)
+    listing = commands.add_parser("labs", help="print the course's labs as a Markdown table")
+    listing.add_argument("--course", type=Path, help=COURSE_HELP)
+    listing.set_defaults(run=list_labs, parser=listing, lab=[])
     return parser
 
 

@@ -28,6 +28,7 @@ Usage, in the grader::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import select
@@ -39,7 +40,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from labkit.datasets import Dataset
 
 POLL_SECONDS = 0.05
 MAX_FD = 65536
@@ -163,11 +167,11 @@ class ForkServer:
                 child.ended.set()
             return child
 
-    def preload(self, dataset_names: list[str]) -> None:
+    def preload(self, wanted: list[Dataset]) -> None:
         """Have the server read these datasets, for the training children it forks later."""
         with self._lock:
             if self._process is not None:
-                self._send({"preload": dataset_names})
+                self._send({"preload": [dataclasses.asdict(dataset) for dataset in wanted]})
 
     def _stop(self, request_id: str) -> None:
         with self._lock:
@@ -366,13 +370,13 @@ def _answer(request: dict[str, Any], children: dict[int, Forked], replies: int) 
         _reply(replies, {"id": request["id"], "pid": pid})
 
 
-def _preload_datasets(names: list[str]) -> None:
+def _preload_datasets(wanted: list[dict[str, str]]) -> None:
     """Read datasets once, here, so that every training child forked later has them."""
     from labkit import datasets
 
-    for name in names:
+    for fields in wanted:
         with contextlib.suppress(Exception):  # a child that needs it reports the problem
-            datasets.load(name)
+            datasets.load(datasets.Dataset(**fields))
 
 
 def signal_name(number: int) -> str:
@@ -417,10 +421,11 @@ def _become_child(request: dict[str, Any], forked: bool = True) -> None:
 
             trainer.train_in_child(request)
         else:
-            from labkit import harvest, labs
+            from labkit import harvest
+            from labkit.lab import Lab
 
             harvest.harvest(
-                labs.Lab.from_json(request["lab"]),
+                Lab.from_json(request["lab"]),
                 Path(request["module"]),
                 Path(request["inputs"]),
                 Path(request["outputs"]),

@@ -1,53 +1,72 @@
-"""The checks every lab shares, as pytest test classes a grader module subclasses.
+"""The building blocks of a grader: the standard lab functions and the checks on them.
 
-Usage, in ``graders/test_cv3_mnist_cnn.py``::
+A grader module declares its lab with the functions it harvests, and opts into checks by
+subclassing the check classes. A lab's own checks are ordinary test methods beside them,
+reading the harvest through the same fixtures.
 
-    pytestmark = pytest.mark.lab("cv3_mnist_cnn")
+Usage, in ``graders/test_my_lab.py``::
 
-    class TestMnistCnn(ModelChecks):
+    LAB = Lab(..., api=(PREPROCESS, BUILD_MODEL, COMPILE_MODEL))
+
+    class TestMyLab(ModelChecks):
         pass
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
-from labkit import architecture, checks, sandbox
-from labkit.failures import CheckFailed
-from labkit.harvest import CLASS_NAMES, COMPILED, MODEL, PREPROCESSED
-from labkit.labs import Lab
+from labkit import architecture, checks
+from labkit.lab import ARRAY, FIGURE, MODEL, NAMES, Data, Function, Lab, Result, Value
 from labkit.sandbox import Harvest
 from labkit.training import TrainingResult
+
+PREPROCESS_SAMPLE = 64
+PLOT_SAMPLE = 30  # more than 25, so the grid must pick the first 25 itself
+# A fixed training history for plot_history(): distinct values make each line identifiable.
+HISTORY = {
+    "accuracy": [0.45, 0.58, 0.63, 0.67, 0.69, 0.71],
+    "val_accuracy": [0.52, 0.57, 0.61, 0.62, 0.64, 0.65],
+    "loss": [1.52, 1.17, 1.04, 0.94, 0.87, 0.82],
+    "val_loss": [1.33, 1.21, 1.10, 1.07, 1.04, 1.02],
+}
+
+#: preprocess(images) -> the images scaled for the model.
+PREPROCESS = Function("preprocess", (Data("x_train", PREPROCESS_SAMPLE),), ARRAY)
+#: build_model() -> an uncompiled keras.Model.
+BUILD_MODEL = Function("build_model", (), MODEL)
+#: compile_model(model) -> the model, compiled.
+COMPILE_MODEL = Function("compile_model", (Result("build_model"),), MODEL)
+#: CLASS_NAMES: the name of each class, in label order.
+CLASS_NAMES = Function("CLASS_NAMES", (), NAMES, constant=True)
+#: plot_samples(images, labels, class_names) -> a figure with a 5x5 grid of labelled images.
+PLOT_SAMPLES = Function(
+    "plot_samples",
+    (Data("x_train", PLOT_SAMPLE), Data("y_train", PLOT_SAMPLE), Result("CLASS_NAMES")),
+    FIGURE,
+)
+#: plot_history(history) -> a figure of accuracy and val_accuracy per epoch.
+PLOT_HISTORY = Function("plot_history", (Value(HISTORY),), FIGURE)
 
 
 class ModelChecks:
     """Checks for the API every lab has: preprocess, build_model and compile_model."""
 
     @pytest.fixture(scope="class")
-    def model(self, harvest: Harvest, lab: Lab) -> Any:
-        harvest.require("build_model")
-        path = harvest.file(MODEL)
-        architecture.screen(path, lab)
-        return architecture.load(path)
+    def model(self, harvest: Harvest) -> Any:
+        return architecture.load(harvest.model_file("build_model"))
 
     @pytest.fixture(scope="class")
     def layers(self, model: Any) -> list[architecture.FoundLayer]:
         return architecture.layers_of(model)
 
     @pytest.fixture(scope="class")
-    def trained(
-        self, harvest: Harvest, lab: Lab, train: Callable[[Path], TrainingResult]
-    ) -> TrainingResult:
-        harvest.require("compile_model")
-        path = harvest.file(COMPILED)
-        architecture.screen(path, lab)
-        return train(path)
+    def trained(self, harvest: Harvest, train: Callable[[Path], TrainingResult]) -> TrainingResult:
+        return train(harvest.model_file("compile_model"))
 
     @pytest.mark.check("submission", points=1)
     def test_submission(self, harvest: Harvest) -> None:
@@ -57,9 +76,8 @@ class ModelChecks:
     @pytest.mark.check("preprocess", points=1)
     def test_preprocess(self, harvest: Harvest, lab: Lab) -> None:
         """preprocess() scales pixels to 0..1 in the input shape"""
-        harvest.require("preprocess")
-        result = np.load(harvest.file(PREPROCESSED), allow_pickle=False)
-        checks.preprocess(result, harvest.inputs["preprocess_images"], lab)
+        result = harvest.result("preprocess")
+        checks.preprocess(result, harvest.arguments("preprocess")[0], lab)
 
     @pytest.mark.check("structure", points=2)
     def test_structure(self, layers: list[architecture.FoundLayer], lab: Lab) -> None:
@@ -80,7 +98,7 @@ class ModelChecks:
     def test_compile(self, harvest: Harvest, layers: list[architecture.FoundLayer]) -> None:
         """Adam, sparse cross-entropy matching the output, accuracy metric"""
         harvest.require("compile_model")
-        settings = architecture.compile_settings(harvest.file(COMPILED))
+        settings = architecture.compile_settings(harvest.file("compile_model.keras"))
         checks.compiled(settings, layers)
 
     @pytest.mark.check("training", points=1)
@@ -102,16 +120,9 @@ class SamplePlotChecks:
         """plot_samples() draws a labelled 5x5 grid; CLASS_NAMES is right"""
         harvest.require("plot_samples")
         harvest.require("CLASS_NAMES")
-        description, shown = _figure(harvest, "plot_samples")
-        class_names = json.loads(harvest.file(CLASS_NAMES).read_text())
-        checks.sample_grid(
-            description,
-            shown,
-            harvest.inputs["sample_images"],
-            harvest.inputs["sample_labels"],
-            class_names,
-            lab,
-        )
+        description, shown = harvest.result("plot_samples")
+        images, labels, _ = harvest.arguments("plot_samples")
+        checks.sample_grid(description, shown, images, labels, harvest.result("CLASS_NAMES"), lab)
 
 
 class HistoryPlotChecks:
@@ -120,16 +131,5 @@ class HistoryPlotChecks:
     @pytest.mark.check("plot", points=1)
     def test_history_plot(self, harvest: Harvest) -> None:
         """plot_history() plots accuracy and val_accuracy per epoch"""
-        harvest.require("plot_history")
-        description, _ = _figure(harvest, "plot_history")
-        checks.history_plot(description, sandbox.HISTORY)
-
-
-def _figure(harvest: Harvest, name: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    try:
-        description = json.loads(harvest.file(f"{name}.json").read_text(encoding="utf-8"))
-        with np.load(harvest.file(f"{name}.npz"), allow_pickle=False) as images:
-            shown = {key: images[key] for key in images.files}
-    except (OSError, ValueError) as error:
-        raise CheckFailed(f"The figure from {name}() could not be read back: {error}") from None
-    return description, shown
+        description, _ = harvest.result("plot_history")
+        checks.history_plot(description, harvest.arguments("plot_history")[0])

@@ -1,9 +1,9 @@
 """Build the lab handouts: student and solution notebooks, and HTML pages, from templates.
 
-One Jinja template per lab (``templates/<lab>.ipynb.j2``) renders to the solution
-notebook, with each exercise cell's code taken from ``reference/<lab>.py``. nbconvert
-preprocessors then derive the student notebook (stubs from ``exercises/<lab>.py``,
-no outputs), execute the solution notebook and export both as HTML.
+One Jinja template per lab (the course's ``templates/<lab>.ipynb.j2``) renders to the
+solution notebook, with each exercise cell's code taken from ``reference/<lab>.py``.
+nbconvert preprocessors then derive the student notebook (stubs from
+``exercises/<lab>.py``, no outputs), execute the solution notebook and export both as HTML.
 
 Usage: ``labkit handouts --out build/handouts --epochs 1``
 """
@@ -17,20 +17,16 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from labkit import labs, sourcecode
-from labkit.labs import Lab
+from labkit import sourcecode
+from labkit.course import Course
+from labkit.lab import Lab
 from labkit.notebooks import GRADED_TAG
 
-ROOT = Path(__file__).resolve().parents[1]
-TEMPLATES = ROOT / "templates"
-REFERENCE = ROOT / "reference"
-EXERCISES = ROOT / "exercises"
 PLOTTING_IMPORT = "import matplotlib.pyplot as plt"
 DETERMINISM = (
     "import tensorflow as tf\n\n"
     "tf.config.experimental.enable_op_determinism()  # the same numbers on every run"
 )
-DEFAULT_EPOCHS = {"cv4_cifar_cnn": 10}
 MARKER = re.compile(r"^# %%(?P<rest>.*)$")
 KERNEL = {"display_name": "Python 3", "language": "python", "name": "python3"}
 
@@ -45,14 +41,14 @@ class Handout:
     solution_html: Path
 
 
-def render(lab: Lab, epochs: int | None = None) -> str:
+def render(course: Course, lab: Lab, epochs: int | None = None) -> str:
     """The lab's template rendered with the reference code, in cell-marker text."""
     import jinja2
 
-    reference = (REFERENCE / f"{lab.name}.py").read_text(encoding="utf-8")
+    reference = (course.reference / f"{lab.name}.py").read_text(encoding="utf-8")
     definitions = sourcecode.definitions(reference)
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
+        loader=jinja2.FileSystemLoader(course.templates),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
@@ -60,9 +56,20 @@ def render(lab: Lab, epochs: int | None = None) -> str:
     return template.render(
         lab=lab,
         imports=notebook_imports(reference) + "\n" + DETERMINISM,
-        epochs=epochs or DEFAULT_EPOCHS.get(lab.name, 5),
+        epochs=epochs or lab.handout_epochs,
+        dataset=dataset_expression(lab),
         source=lambda name: definitions[name],
     )
+
+
+def dataset_expression(lab: Lab) -> str:
+    """How a notebook names the lab's dataset to ``datasets.load``: its name, or its source."""
+    dataset = lab.dataset
+    if not (dataset.path or dataset.url):
+        return f'"{dataset.name}"'
+    fields = {"path": dataset.path, "url": dataset.url, "sha256": dataset.sha256}
+    given = "".join(f", {key}={value!r}" for key, value in fields.items() if value)
+    return f'datasets.Dataset("{dataset.name}"{given})'
 
 
 def notebook_imports(module_text: str) -> str:
@@ -118,18 +125,18 @@ def _has_text(lines: list[str]) -> bool:
     return any(line.strip() for line in lines)
 
 
-def solution_notebook(lab: Lab, epochs: int | None = None) -> nbformat.NotebookNode:
-    return to_notebook(render(lab, epochs), lab)
+def solution_notebook(course: Course, lab: Lab, epochs: int | None = None) -> nbformat.NotebookNode:
+    return to_notebook(render(course, lab, epochs), lab)
 
 
-def student_notebook(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
+def student_notebook(course: Course, solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The solution notebook with stubs in its exercise cells and no outputs."""
     from nbconvert.preprocessors import ClearOutputPreprocessor
 
     from labkit.preprocessors import ReplaceSolutions
 
-    lab = labs.get(solution.metadata["labkit"]["lab"])
-    exercises = (EXERCISES / f"{lab.name}.py").read_text(encoding="utf-8")
+    lab = course.lab(solution.metadata["labkit"]["lab"])
+    exercises = (course.exercises / f"{lab.name}.py").read_text(encoding="utf-8")
     student = nbformat.from_dict(solution)
     student, _ = ReplaceSolutions(stubs=sourcecode.definitions(exercises)).preprocess(student, {})
     student, _ = ClearOutputPreprocessor().preprocess(student, {})
@@ -159,14 +166,16 @@ def to_html(notebook: nbformat.NotebookNode) -> str:
     return body
 
 
-def build(out: Path, lab_names: list[str], epochs: int | None, run: bool = True) -> list[Handout]:
+def build(
+    course: Course, out: Path, lab_names: list[str], epochs: int | None, run: bool = True
+) -> list[Handout]:
     """Write every chosen lab's handouts under ``out``; returns where they went."""
     built = []
     out.mkdir(parents=True, exist_ok=True)
     for name in lab_names:
-        lab = labs.get(name)
-        solution = solution_notebook(lab)
-        student = student_notebook(solution)
+        lab = course.lab(name)
+        solution = solution_notebook(course, lab)
+        student = student_notebook(course, solution)
         if run:
             execute(solution, out, epochs)
         handout = Handout(

@@ -16,21 +16,14 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from labkit import tamper
-
-if TYPE_CHECKING:
-    from labkit.labs import Lab
+from labkit.lab import ARRAY, FIGURE, MODEL, NAMES, Data, Function, Lab, Result, Value
 
 # File names in a harvest's folders, shared with labkit.sandbox.
 INPUTS = "inputs.npz"
-HISTORY = "history.json"
 OUTPUT = "output.txt"
-PREPROCESSED = "preprocess.npy"
-MODEL = "model.keras"
-COMPILED = "compiled.keras"
-CLASS_NAMES = "class_names.json"
 
 OK, TODO, ERROR, SKIPPED, STARTED = "ok", "todo", "error", "skipped", "started"
 
@@ -72,6 +65,7 @@ class Harvester:
         self.folder = folder
         self.writers = writers
         self.module: ModuleType | None = None
+        self.succeeded: set[str] = set()
         # A pipe the grader reads: flushed per event, so a crash or os._exit loses nothing
         # written so far, and nothing written can be taken back.
         self._events = open(events, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
@@ -106,7 +100,10 @@ class Harvester:
             self.log(name, ERROR, message)
             raise Tampered(message)
         self.log(name, *outcome)
-        return value if outcome[0] == OK else None
+        if outcome[0] != OK:
+            return None
+        self.succeeded.add(name)
+        return value
 
     def function(self, name: str) -> Callable[..., Any]:
         value = getattr(self.module, name, None)
@@ -140,15 +137,14 @@ class Harvester:
 
 
 def harvest(lab: Lab, module_path: Path, inputs: Path, outputs: Path, events: int) -> None:
-    """Call every API function of the lab on what ``inputs`` holds; write into ``outputs``.
+    """Call every function of the lab's API on what ``inputs`` holds; write into ``outputs``.
 
     Each step's outcome goes to the file descriptor ``events`` as a JSON line.
     """
     import numpy as np
 
     arrays = dict(np.load(inputs / INPUTS, allow_pickle=False))
-    arrays["history"] = (inputs / HISTORY).read_text(encoding="utf-8")  # parsed when used
-    _serve_datasets_locally()
+    _serve_datasets_locally(lab)
     child = Harvester(module_path, outputs, Writers.capture(), events)
     try:
         _harvest_steps(child, lab, arrays)
@@ -158,53 +154,67 @@ def harvest(lab: Lab, module_path: Path, inputs: Path, outputs: Path, events: in
     child.log("harvest", OK)
 
 
-def _harvest_steps(child: Harvester, lab: Lab, inputs: dict[str, Any]) -> None:
-    import numpy as np
-
-    folder, write = child.folder, child.writers
+def _harvest_steps(child: Harvester, lab: Lab, arrays: dict[str, Any]) -> None:
     if child.step("import", child.import_module) is None:
         return
+    results: dict[str, Any] = {}  # what each function that succeeded returned
+    for function in lab.api:
+        call = _Call(child, lab, function, arrays, results)
+        value = child.step(function.name, call.run)
+        if function.name in child.succeeded:
+            results[function.name] = value
 
-    def preprocess() -> None:
-        result = write.as_array(child.function("preprocess")(inputs["preprocess_images"].copy()))
-        if not (np.issubdtype(result.dtype, np.number) or result.dtype == bool):
-            raise TypeError(f"preprocess() must return numbers, got an array of {result.dtype}")
-        write.save_array(folder / PREPROCESSED, result, allow_pickle=False)
 
-    def build_model() -> Any:
-        model = _as_model(child.function("build_model")(), "build_model")
-        write.save_model(model, folder / MODEL)
-        return model
+class _Call:
+    """One step of the harvest: read or call a function of the API, then save what it gave."""
 
-    child.step("preprocess", preprocess)
-    model = child.step("build_model", build_model)
+    def __init__(
+        self,
+        child: Harvester,
+        lab: Lab,
+        function: Function,
+        arrays: dict[str, Any],
+        results: dict[str, Any],
+    ) -> None:
+        self.child, self.lab, self.function = child, lab, function
+        self.arrays, self.results = arrays, results
+        # Fixed values as JSON text, taken before the call: each call gets a fresh copy.
+        self.texts = [
+            child.writers.dumps(arg.value) if isinstance(arg, Value) else ""
+            for arg in function.args
+        ]
 
-    def compile_model() -> None:
-        if model is None:
-            # Still call it on a stand-in model, so a TODO shows up in the submission check.
-            child.function("compile_model")(_stand_in_model())
-            raise StepSkipped("build_model() must work before compile_model() can be checked")
-        compiled = _as_model(child.function("compile_model")(model), "compile_model")
-        write.save_model(compiled, folder / COMPILED)
+    def run(self) -> Any:
+        name = self.function.name
+        if self.function.constant:
+            value = getattr(self.child.module, name, None)
+            if value is None:
+                raise StepSkipped(f"the module does not define {name}")
+            return _save(self.child, self.lab, self.function, value)
+        blocked = [arg.function for arg in self.function.args if self._stands_in(arg)]
+        target = self.child.function(name)
+        arguments = [self._argument(index, arg) for index, arg in enumerate(self.function.args)]
+        value = target(*arguments)
+        if blocked:  # called on stand-ins all the same, so that a TODO shows up
+            raise StepSkipped(f"{blocked[0]}() must work before {name}() can be checked")
+        return _save(self.child, self.lab, self.function, value)
 
-    child.step("compile_model", compile_model)
-    if "plot_samples" in lab.functions:
-        class_names = child.step("CLASS_NAMES", lambda: _save_class_names(child, folder))
-
-        def plot_samples() -> None:
-            # Without usable CLASS_NAMES, plot with stand-in names: the grid still gets judged.
-            names = class_names or [f"class {label}" for label in range(10)]
-            images, labels = inputs["sample_images"].copy(), inputs["sample_labels"].copy()
-            figure = child.function("plot_samples")(images, labels, names)
-            _save_figure(child, "plot_samples", figure)
-
-        child.step("plot_samples", plot_samples)
-    if "plot_history" in lab.functions:
-        history = json.loads(inputs["history"])
-        child.step(
-            "plot_history",
-            lambda: _save_figure(child, "plot_history", child.function("plot_history")(history)),
+    def _stands_in(self, arg: Any) -> bool:
+        """Whether ``arg`` is an earlier result that failed and whose absence blocks this step."""
+        return (
+            isinstance(arg, Result)
+            and arg.function not in self.results
+            and self.lab.function(arg.function).returns != NAMES
         )
+
+    def _argument(self, index: int, arg: Any) -> Any:
+        if isinstance(arg, Data):
+            return self.arrays[arg.key].copy()
+        if isinstance(arg, Value):
+            return json.loads(self.texts[index])
+        if arg.function in self.results:
+            return self.results[arg.function]
+        return _stand_in(self.lab.function(arg.function).returns, self.lab)
 
 
 def _when(step: str) -> str:
@@ -213,29 +223,70 @@ def _when(step: str) -> str:
     return f"while reading {step}" if step.isupper() else f"in {step}()"
 
 
-def _serve_datasets_locally() -> None:
+def _serve_datasets_locally(lab: Lab) -> None:
     """Let ``keras.datasets.<name>.load_data()`` in notebook code read the grader's copy.
 
     Notebooks load their data that way; the grader's copy needs no download, and is the
-    same data labkit's own loader gives.
+    same data labkit's own loader gives. That holds for the lab's dataset and for every
+    other one the offline folder holds.
     """
+    import os
+
     import keras
 
     from labkit import datasets
 
-    for name in datasets.NAMES:
-        module = getattr(keras.datasets, name)
-        module.load_data = _local_first(name, module.load_data)
+    folder = os.environ.get(datasets.DATA_ENV, "")
+    names = {path.stem for path in Path(folder).glob("*.npz")} if folder else set()
+    for name in sorted(names | {lab.dataset.name}):
+        module = getattr(keras.datasets, name, None)
+        if module is not None:
+            module.load_data = _local_first(
+                lab.dataset if name == lab.dataset.name else datasets.Dataset(name),
+                module.load_data,
+            )
 
 
-def _local_first(name: str, download: Callable[..., Any]) -> Callable[..., Any]:
+def _local_first(dataset: Any, download: Callable[..., Any]) -> Callable[..., Any]:
     def load_data(*args: Any, **kwargs: Any) -> Any:
         from labkit import datasets
 
-        found = datasets.local(name)
+        found = datasets.local(dataset)
         return found if found is not None else download(*args, **kwargs)
 
     return load_data
+
+
+def _save(child: Harvester, lab: Lab, function: Function, value: Any) -> Any:
+    """Check ``value`` is what ``function`` must return, and save it; returns what was saved."""
+    import numpy as np
+
+    path = child.folder / function.filename
+    if function.returns == ARRAY:
+        value = child.writers.as_array(value)
+        if not (np.issubdtype(value.dtype, np.number) or value.dtype == bool):
+            raise TypeError(f"{function.name}() must return numbers, got an array of {value.dtype}")
+        child.writers.save_array(path, value, allow_pickle=False)
+    elif function.returns == MODEL:
+        value = _as_model(value, function.name)
+        child.writers.save_model(value, path)
+    elif function.returns == FIGURE:
+        _save_figure(child, function.name, value)
+    elif function.returns == NAMES:
+        value = _class_names(function.name, value, len(lab.class_names))
+        path.write_text(child.writers.dumps(value), encoding="utf-8")
+    else:
+        path.write_text(child.writers.dumps(value), encoding="utf-8")
+    return value
+
+
+def _stand_in(returns: str, lab: Lab) -> Any:
+    """What a function gets in place of an earlier result that failed."""
+    if returns == MODEL:
+        return _stand_in_model()
+    if returns == NAMES:  # the rest can still be judged with these
+        return [f"class {label}" for label in range(len(lab.class_names))]
+    return None
 
 
 def _as_model(model: Any, function: str) -> Any:
@@ -255,18 +306,14 @@ def _stand_in_model() -> Any:
     return keras.Sequential([keras.Input(shape=(1,)), keras.layers.Dense(1)])
 
 
-def _save_class_names(child: Harvester, folder: Path) -> list[str]:
-    names = getattr(child.module, "CLASS_NAMES", None)
-    if names is None:
-        raise StepSkipped("the module does not define CLASS_NAMES")
-    names = [str(name) for name in names]
+def _class_names(name: str, value: Any, count: int) -> list[str]:
+    names = [str(item) for item in value]
     if not names:
-        raise NotImplementedError("CLASS_NAMES is empty: list the 10 class names in label order")
-    if len(names) != 10:
+        raise NotImplementedError(f"{name} is empty: list the {count} class names in label order")
+    if len(names) != count:
         raise ValueError(
-            f"CLASS_NAMES has {len(names)} names; it needs one for each of the 10 labels"
+            f"{name} has {len(names)} names; it needs one for each of the {count} labels"
         )
-    (folder / CLASS_NAMES).write_text(child.writers.dumps(names), encoding="utf-8")
     return names
 
 

@@ -28,11 +28,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labkit import confine, forkserver
+
+if TYPE_CHECKING:
+    from labkit.datasets import Dataset
 
 MODES = ("auto", "required", "off")
 UNAVAILABLE = "isolation: unavailable on this platform"
@@ -226,7 +230,13 @@ class Cgroups:
 class Server:
     """One grading run's fork server, with the isolation around it and its children."""
 
-    def __init__(self, workdir: Path, mode: str = "auto", forks: bool = forkserver.FORKS) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        mode: str = "auto",
+        forks: bool = forkserver.FORKS,
+        readable: Sequence[Path] = (),
+    ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown isolation mode {mode!r}: choose one of {', '.join(MODES)}")
         self.workdir = workdir
@@ -239,7 +249,8 @@ class Server:
         self.cgroups = Cgroups.create(run) if self.binary else Cgroups(run)
         self._count = itertools.count()
         env = environment({**CHILD_SETTINGS, **(_inside() if self.binary else {})})
-        prefix = _command(self.binary, workdir, env, self.cgroups.binds()) if self.binary else []
+        extra = [*_readable_files(readable), *self.cgroups.binds()]
+        prefix = _command(self.binary, workdir, env, extra) if self.binary else []
         self.log = workdir / SERVER_LOG
         self.server = forkserver.ForkServer(env, forks, prefix, self.log)
         self.ready = self.server.ready  # set once the server has imported what children need
@@ -275,9 +286,9 @@ class Server:
             }
         return self.server.start(request)
 
-    def preload(self, dataset_names: list[str]) -> None:
+    def preload(self, wanted: list[Dataset]) -> None:
         """Have the server read these datasets once, for the children it forks later."""
-        self.server.preload(dataset_names)
+        self.server.preload(wanted)
 
     def close(self) -> None:
         """End the server and every child, then remove the run's cgroups."""
@@ -313,6 +324,15 @@ def _command(
         options += ["--ro-bind", folder, folder]
     options += ["--bind", str(workdir), str(workdir), "--dir", confine.HOLD]
     return [*options, *extra, "--chdir", "/tmp", "--"]
+
+
+def _readable_files(files: Sequence[Path]) -> list[str]:
+    """Read-only binds for files outside every other mount, such as a lab's declared data."""
+    options = []
+    for file in files:
+        path = str(Path(file).resolve())
+        options += ["--ro-bind-try", path, path]
+    return options
 
 
 def _system_folder(folder: str) -> list[str]:

@@ -9,7 +9,7 @@ names are looked up instead.
 Cells are named as students count them: "cell 7" is the seventh cell from the top of the
 notebook, starting at 1 and counting markdown cells too.
 
-Usage: ``module = notebooks.convert(Path("cv3_mnist_cnn.ipynb"), lab); module.text``
+Usage: ``module = notebooks.convert(Path("my_lab.ipynb"), lab); module.text``
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from labkit import sourcecode
-from labkit.labs import Lab
+from labkit.lab import Lab
 from labkit.sourcecode import Module
 
 GRADED_TAG = "graded:"

@@ -1,15 +1,16 @@
 """pytest plugin that turns the graders into a grading run: harvest, judge, score table.
 
-Grader modules mark themselves with ``pytest.mark.lab(NAME)`` and each check with
-``pytest.mark.check(CATEGORY, points=N)``. The plugin harvests each marked lab's module
+A grader module declares its lab as ``LAB = Lab(...)`` and marks each check with
+``pytest.mark.check(CATEGORY, points=N)``. The plugin harvests each declared lab's module
 in a sandboxed child process, hands the result to the checks as the ``harvest``
 fixture, and prints a score table (and optionally a Gradescope results file).
 
-Usage: ``pytest graders --submission exercises --lab cv3_mnist_cnn --results results.json``
+Usage: ``pytest graders --submission exercises --lab my_lab --results results.json``
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -22,8 +23,9 @@ from typing import Any
 
 import pytest
 
-from labkit import datasets, isolation, labs, report, sandbox, submission, trainer
+from labkit import datasets, isolation, report, sandbox, submission, trainer
 from labkit.failures import CheckFailed
+from labkit.lab import Lab
 from labkit.report import CheckResult
 from labkit.training import TrainingResult
 
@@ -34,8 +36,12 @@ note_key = pytest.StashKey[str]()
 class GradingSession:
     """One grading run: where the submission is, its harvests, and the results so far."""
 
-    def __init__(self, path: Path, limits: sandbox.Limits, isolation_mode: str = "auto") -> None:
-        self.path = path
+    def __init__(
+        self, path: Path | None, limits: sandbox.Limits, isolation_mode: str = "auto"
+    ) -> None:
+        self.given = path
+        self.labs: dict[str, Lab] = {}  # every lab the collected graders declare
+        self.course: Path | None = None  # the folder holding the graders' folder
         self.limits = limits
         self.isolation_mode = isolation_mode
         self.results: list[CheckResult] = []
@@ -46,28 +52,36 @@ class GradingSession:
         self._harvests: dict[str, Future[sandbox.Harvest]] = {}
         self._shown: dict[str, set[str]] = {}
 
+    @property
+    def path(self) -> Path:
+        """The submission: the path given, else the course's exercises/ folder."""
+        if self.given is not None:
+            return self.given
+        return (self.course or Path.cwd()) / "exercises"
+
     def start(self, lab_names: Iterable[str]) -> None:
         """Start harvesting ``lab_names`` in the background, all from one warm fork server."""
-        modules = submission.locate(self.path)
+        modules = submission.locate(self.path, list(self.labs))
         self.open()
         if self._pool is None:
             # Threads only wait on children; forked children are cheap, so all labs start at once.
-            self._pool = ThreadPoolExecutor(max_workers=len(labs.LABS))
+            self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.labs)))
         for name in lab_names:
             if name not in self._harvests:
-                lab = labs.get(name)
+                lab = self.labs[name]
                 self._harvests[name] = self._pool.submit(
                     sandbox.run, lab, modules[name], self._workdir, self.limits, self._server
                 )
         assert self._server is not None
-        self._server.preload(sorted({labs.get(name).dataset for name in lab_names}))
+        self._server.preload([self.labs[name].dataset for name in lab_names])
 
     def open(self) -> None:
         """Start the fork server that harvest children come from, if it is not running yet."""
         if self._server is None:
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
             self._workdir = Path(tempfile.mkdtemp(prefix="labkit-"))
-            self._server = sandbox.start_server(self._workdir, self.isolation_mode)
+            data = [lab.dataset for lab in self.labs.values()]
+            self._server = sandbox.start_server(self._workdir, self.isolation_mode, data)
 
     def once(self, lab_name: str, failure: CheckFailed) -> str:
         """The failure's message the first time its causes show up in a lab, then one line."""
@@ -77,7 +91,7 @@ class GradingSession:
         shown.update(cause.message for cause in failure.causes)
         return str(failure)
 
-    def train(self, lab: labs.Lab, compiled: Path) -> TrainingResult:
+    def train(self, lab: Lab, compiled: Path) -> TrainingResult:
         """The grader's own training run of a harvested model, in a child with limits."""
         self.open()
         assert self._workdir is not None, "harvests start before anything is trained"
@@ -109,7 +123,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help=f"grade only this lab (repeatable): {', '.join(labs.LABS)}",
+        help="grade only this lab (repeatable)",
     )
     group.addoption("--results", metavar="FILE", help="write Gradescope-format results JSON here")
     group.addoption(
@@ -136,15 +150,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "lab(name): the lab a grader module grades")
     config.addinivalue_line(
         "markers", "check(category, points): a grading check, its category and its points"
     )
-    unknown = [name for name in config.getoption("lab") if name not in labs.LABS]
-    if unknown:
-        raise pytest.UsageError(
-            f"unknown lab {', '.join(unknown)}: choose from {', '.join(labs.LABS)}"
-        )
     mode = config.getoption("isolation")
     if isolation.refusal(mode):
         raise pytest.UsageError(isolation.refusal(mode))
@@ -153,9 +161,7 @@ def pytest_configure(config: pytest.Config) -> None:
         seconds=config.getoption("time_limit"),
         memory_bytes=int(config.getoption("memory_limit") * 2**30),
     )
-    config.stash[session_key] = GradingSession(
-        Path(path) if path else config.rootpath / "exercises", limits, mode
-    )
+    config.stash[session_key] = GradingSession(Path(path) if path else None, limits, mode)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -165,6 +171,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    grading = config.stash[session_key]
+    for item in items:
+        lab = _declared(item)
+        if lab is not None:
+            grading.labs.setdefault(lab.name, lab)
+            grading.course = grading.course or Path(str(item.path)).parent.parent
+    unknown = [name for name in config.getoption("lab") if name not in grading.labs]
+    if unknown:
+        raise pytest.UsageError(
+            f"unknown lab {', '.join(unknown)}: choose from {', '.join(grading.labs)}"
+        )
     chosen = _chosen_labs(config)
     if not chosen:
         return
@@ -180,11 +197,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _chosen_labs(config: pytest.Config) -> set[str]:
     """The labs to grade: those named with --lab, or the one lab a single file is for."""
     chosen = set(config.getoption("lab"))
-    path = config.stash[session_key].path
+    grading = config.stash[session_key]
+    path = grading.path
     if not path.is_file():
         return chosen
     try:
-        lab_name = submission.lab_of(path)
+        lab_name = submission.lab_of(path, list(grading.labs))
     except submission.SubmissionError as error:
         raise pytest.UsageError(str(error)) from None
     if chosen and lab_name not in chosen:
@@ -203,37 +221,42 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
     grading = session.config.stash[session_key]
     grading.open()  # the fork server imports TensorFlow while this process does the same
-    names = {labs.get(name).dataset for name in lab_names}
+    wanted = list(dict.fromkeys(grading.labs[name].dataset for name in lab_names))
     # Local copies load while TensorFlow imports; a download waits, since it imports Keras.
-    prefetch = threading.Thread(target=lambda: [datasets.local(name) for name in names])
+    prefetch = threading.Thread(target=lambda: [_try_local(dataset) for dataset in wanted])
     prefetch.start()
     training.make_deterministic()
     prefetch.join()
     try:
-        for name in names:
-            datasets.load(name)  # fail once, clearly, before any check runs
+        for dataset in wanted:
+            datasets.load(dataset)  # fail once, clearly, before any check runs
         grading.start(lab_names)
     except (submission.SubmissionError, datasets.DatasetUnavailable) as error:
         raise pytest.UsageError(str(error)) from None
 
 
-@pytest.fixture(scope="module")
-def lab(request: pytest.FixtureRequest) -> labs.Lab:
-    """The lab that the requesting grader module grades."""
-    name = _lab_of(request.node)
-    if name is None:
-        raise pytest.UsageError(f"{request.node.nodeid} needs pytest.mark.lab(NAME)")
-    return labs.get(name)
+def _try_local(dataset: datasets.Dataset) -> None:
+    with contextlib.suppress(datasets.DatasetUnavailable):
+        datasets.local(dataset)  # a problem shows up, with its advice, when it is loaded
 
 
 @pytest.fixture(scope="module")
-def harvest(request: pytest.FixtureRequest, lab: labs.Lab) -> sandbox.Harvest:
+def lab(request: pytest.FixtureRequest) -> Lab:
+    """The lab that the requesting grader module declares."""
+    declared = getattr(request.module, "LAB", None)
+    if not isinstance(declared, Lab):
+        raise pytest.UsageError(f"{request.node.nodeid} needs LAB = Lab(...) in its module")
+    return declared
+
+
+@pytest.fixture(scope="module")
+def harvest(request: pytest.FixtureRequest, lab: Lab) -> sandbox.Harvest:
     """What the submission's module produced for this lab, harvested in a child process."""
     return request.config.stash[session_key].harvest(lab.name)
 
 
 @pytest.fixture(scope="module")
-def train(request: pytest.FixtureRequest, lab: labs.Lab) -> Callable[[Path], TrainingResult]:
+def train(request: pytest.FixtureRequest, lab: Lab) -> Callable[[Path], TrainingResult]:
     """Train a fresh copy of a harvested model the grader's way, in a child with limits."""
     grading = request.config.stash[session_key]
     return lambda compiled: grading.train(lab, compiled)
@@ -274,7 +297,7 @@ def pytest_runtest_makereport(
                 lab=lab_name,
                 category=marker.args[0],
                 description=_description(item),
-                max_points=float(marker.kwargs.get("points", 1)),
+                max_points=_points(item, marker),
                 passed=report_.passed,
                 message=message,
             )
@@ -289,7 +312,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.write_sep("=", "labkit scores")
     if isolation.notice(config.getoption("isolation")):
         terminalreporter.write_line(isolation.notice(config.getoption("isolation")))
-    terminalreporter.write_line(report.table(grading.results))
+    titles = {name: lab.title for name, lab in grading.labs.items()}
+    terminalreporter.write_line(report.table(grading.results, titles))
     results_file = config.getoption("results")
     if results_file:
         seconds = time.monotonic() - grading.started
@@ -297,9 +321,24 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(f"results written to {results_file}")
 
 
-def _lab_of(node: Any) -> str | None:
-    marker = node.get_closest_marker("lab")
-    return str(marker.args[0]) if marker and marker.args else None
+def _declared(item: pytest.Item) -> Lab | None:
+    """The lab an item's grader module declares, if it declares one."""
+    module = getattr(item, "module", None)
+    lab = getattr(module, "LAB", None)
+    return lab if isinstance(lab, Lab) else None
+
+
+def _lab_of(item: pytest.Item) -> str | None:
+    lab = _declared(item)
+    return lab.name if lab is not None else None
+
+
+def _points(item: pytest.Item, marker: pytest.Mark) -> float:
+    """The check's points: the lab's own value for it, else the check's default."""
+    lab = _declared(item)
+    default = float(marker.kwargs.get("points", 1))
+    name = getattr(item, "originalname", item.name).removeprefix("test_")
+    return lab.points_for(name, default) if lab is not None else default
 
 
 def _description(item: pytest.Item) -> str:

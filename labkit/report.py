@@ -8,12 +8,10 @@ from __future__ import annotations
 import json
 import os
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from labkit import labs
 
 WIDTH = 88
 BLOCKED = "blocked: "  # how a check that failed for a cause shown above begins its message
@@ -35,12 +33,15 @@ class CheckResult:
         return self.max_points if self.passed else 0.0
 
 
-def table(results: Sequence[CheckResult]) -> str:
-    """The score table: a block per lab, a line per check, what to fix under each failure."""
+def table(results: Sequence[CheckResult], titles: Mapping[str, str] | None = None) -> str:
+    """The score table: a block per lab, a line per check, what to fix under each failure.
+
+    ``titles`` gives each lab's title, shown beside its name.
+    """
     lines = []
     for lab_name in _labs_in_order(results):
         mine = [result for result in results if result.lab == lab_name]
-        title = labs.LABS[lab_name].title if lab_name in labs.LABS else ""
+        title = (titles or {}).get(lab_name, "")
         lines.append(_row(f"{lab_name}  {title}", _score(mine)))
         for result in mine:
             mark = "PASS" if result.passed else "FAIL"
@@ -143,14 +144,14 @@ def _wrapped(message: str, indent: str) -> list[str]:
     return lines
 
 
-def html_table(results: Sequence[CheckResult]) -> str:
+def html_table(results: Sequence[CheckResult], titles: Mapping[str, str] | None = None) -> str:
     """The score table as HTML for notebooks, with every text from student code escaped."""
     from html import escape
 
     rows = []
     for lab_name in _labs_in_order(results):
         mine = [result for result in results if result.lab == lab_name]
-        title = labs.LABS[lab_name].title if lab_name in labs.LABS else ""
+        title = (titles or {}).get(lab_name, "")
         rows.append(
             f'<tr><th colspan="3" style="text-align:left">{escape(lab_name)} {escape(title)}'
             f"</th><th>{_score(mine)}</th></tr>"

@@ -16,25 +16,17 @@ import re
 import shutil
 import stat
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from labkit import datasets, forkserver, harvest, isolation, notebooks, tamper
+from labkit import architecture, datasets, forkserver, harvest, isolation, notebooks, tamper
 from labkit.failures import Cause, CheckFailed, todo_text
-from labkit.labs import Lab
+from labkit.lab import ARRAY, FIGURE, MODEL, Data, Lab, Value
 
-# A fixed training history for plot_history(): distinct values make each line identifiable.
-HISTORY = {
-    "accuracy": [0.45, 0.58, 0.63, 0.67, 0.69, 0.71],
-    "val_accuracy": [0.52, 0.57, 0.61, 0.62, 0.64, 0.65],
-    "loss": [1.52, 1.17, 1.04, 0.94, 0.87, 0.82],
-    "val_loss": [1.33, 1.21, 1.10, 1.07, 1.04, 1.02],
-}
-PREPROCESS_SAMPLE = 64
-PLOT_SAMPLE = 30  # more than 25, so the grid must pick the first 25 itself
 MAX_FILE_BYTES = 256 * 2**20
 MAX_UNPACKED_BYTES = 1024 * 2**20  # all files kept of a lab, and all members of one zip
 # A lab notebook is well under 1 MB, plots included; converting one runs in the grader.
@@ -44,8 +36,6 @@ MAX_OUTPUT_FILES = 64  # a harvest writes about ten
 MAX_ZIP_ENTRIES = 10_000  # a saved model has a handful
 ZIP_END_SEARCH = 22 + 65535  # the end record, and the longest comment that may follow it
 MAX_HELPER_MODULES = 100  # .py files beside a lab module that it may import
-# Steps the child skips when an earlier one failed; the earlier failure is the root cause.
-DEPENDS_ON = {"compile_model": ("build_model",)}
 
 
 @dataclass(frozen=True)
@@ -105,7 +95,8 @@ class Harvest:
             return Cause(
                 f"{file} could not be imported: {outcome.message}", f"{file} did not import"
             )
-        for needed in DEPENDS_ON.get(name, ()) if dependencies else ():
+        needs = self.lab.needs(name) if name in self.lab.api_names else ()
+        for needed in needs if dependencies else ():
             cause = self.fault(needed)
             if cause is not None:
                 return cause
@@ -160,6 +151,53 @@ class Harvest:
             raise CheckFailed(f"the grader found no usable {name} from your submission")
         return path
 
+    def arguments(self, name: str) -> list[Any]:
+        """What the harvest passed to function ``name``, in order.
+
+        An earlier function's result comes back as ``result`` reads it.
+        """
+        values = []
+        for arg in self.lab.function(name).args:
+            if isinstance(arg, Data):
+                values.append(self.inputs[arg.key])
+            elif isinstance(arg, Value):
+                values.append(json.loads(json.dumps(arg.value)))
+            else:
+                values.append(self.result(arg.function))
+        return values
+
+    def result(self, name: str) -> Any:
+        """What function ``name`` returned, read back from the harvest's copy.
+
+        An array, a keras model, a figure as ``(description, images)``, or JSON data.
+        Raises CheckFailed, saying what to fix, when the function did not succeed.
+        """
+        function = self.lab.function(name)
+        if function.returns == MODEL:
+            return architecture.load(self.model_file(name))
+        self.require(name)
+        path = self.file(function.filename)
+        try:
+            if function.returns == ARRAY:
+                return np.load(path, allow_pickle=False)
+            value = json.loads(path.read_text(encoding="utf-8"))
+            if function.returns != FIGURE:
+                return value
+            with np.load(self.file(f"{name}.npz"), allow_pickle=False) as images:
+                return value, {key: images[key] for key in images.files}
+        except (OSError, ValueError) as error:
+            what = "figure" if function.returns == FIGURE else "value"
+            raise CheckFailed(
+                f"The {what} from {function.shown} could not be read back: {error}"
+            ) from None
+
+    def model_file(self, name: str) -> Path:
+        """The model file function ``name`` saved, screened before anything loads it."""
+        self.require(name)
+        path = self.file(self.lab.function(name).filename)
+        architecture.screen(path, self.lab)
+        return path
+
 
 def run(
     lab: Lab,
@@ -189,11 +227,9 @@ def run(
     except (notebooks.NotebookUnreadable, SubmissionUnreadable) as error:
         result.problem = str(error)
         return result
-    arrays = {k: v for k, v in result.inputs.items() if k != "history"}
-    np.savez(folder / "in" / harvest.INPUTS, **arrays)
-    (folder / "in" / harvest.HISTORY).write_text(json.dumps(HISTORY), encoding="utf-8")
+    np.savez(folder / "in" / harvest.INPUTS, **result.inputs)
     if server is None:
-        with start_server(workdir) as own:
+        with start_server(workdir, data=[lab.dataset]) as own:
             result.problem, events = _run_child(lab, module_path, folder, limits, own)
     else:
         result.problem, events = _run_child(lab, module_path, folder, limits, server)
@@ -248,19 +284,25 @@ def _module_from_notebook(notebook: Path, folder: Path, lab: Lab) -> tuple[Path,
     return module, converted
 
 
-def _inputs(lab: Lab) -> dict[str, Any]:
-    (x_train, y_train), _ = datasets.load(lab.dataset)
-    return {
-        "preprocess_images": x_train[:PREPROCESS_SAMPLE].copy(),
-        "sample_images": x_train[:PLOT_SAMPLE].copy(),
-        "sample_labels": y_train[:PLOT_SAMPLE].copy(),
-        "history": HISTORY,
-    }
+def _inputs(lab: Lab) -> dict[str, np.ndarray]:
+    """The arrays the lab's functions take from its dataset, by their Data keys."""
+    wanted = [arg for function in lab.api for arg in function.args if isinstance(arg, Data)]
+    if not wanted:
+        return {}
+    (x_train, y_train), (x_test, y_test) = datasets.load(lab.dataset)
+    arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    return {arg.key: arrays[arg.array][: arg.count].copy() for arg in wanted}
 
 
-def start_server(workdir: Path, mode: str = "auto") -> isolation.Server:
-    """The run's fork server for harvest and training children, isolated as ``mode`` asks."""
-    return isolation.Server(workdir, mode)
+def start_server(
+    workdir: Path, mode: str = "auto", data: Sequence[datasets.Dataset] = ()
+) -> isolation.Server:
+    """The run's fork server for harvest and training children, isolated as ``mode`` asks.
+
+    Its children may read the files that the ``data`` datasets load from.
+    """
+    files = [path for dataset in data for path in dataset.files()]
+    return isolation.Server(workdir, mode, readable=files)
 
 
 def _run_child(

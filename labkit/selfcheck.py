@@ -6,7 +6,10 @@ grade`` in a separate process, exactly as ``nox -s grade`` would grade it: the g
 student code in the notebook's kernel. Messages point at ``In [N]``, the numbers Jupyter shows
 beside the cells that ran.
 
-Usage, in a notebook cell: ``check_your_work("cv3_mnist_cnn", globals())``
+The course is found as ``labkit grade`` finds it: ``$LABKIT_COURSE``, the notebook's folder
+when it holds ``graders/``, else the folder labkit was installed from.
+
+Usage, in a notebook cell: ``check_your_work("my_lab", globals())``
 """
 
 from __future__ import annotations
@@ -21,16 +24,19 @@ import types
 from pathlib import Path
 from typing import Any
 
-from labkit import labs, report, sourcecode
-from labkit.handouts import EXERCISES, notebook_imports
+from labkit import report, sourcecode
+from labkit.course import Course
+from labkit.handouts import notebook_imports
+from labkit.lab import NAMES, Lab
 
 SHOWN_AS = "your notebook"
 
 
 def check_your_work(lab_name: str, namespace: dict[str, Any]) -> None:
     """Show the lab's score table for the code run in the notebook that ``namespace`` is."""
-    lab = labs.get(lab_name)
-    module = module_source(lab, namespace)
+    course = Course.find()
+    lab = course.lab(lab_name)
+    module = module_source(lab, namespace, course)
     with tempfile.TemporaryDirectory(prefix="labkit-check-") as folder:
         path = Path(folder) / module.filename
         path.write_text(module.text, encoding="utf-8")
@@ -45,6 +51,8 @@ def check_your_work(lab_name: str, namespace: dict[str, Any]) -> None:
                 str(path),
                 "--lab",
                 lab.name,
+                "--course",
+                str(course.root),
                 "--results",
                 str(results_file),
             ],
@@ -60,11 +68,14 @@ def check_your_work(lab_name: str, namespace: dict[str, Any]) -> None:
         [
             dataclasses.replace(result, message=module.locate(result.message))
             for result in report.results_from_json(results)
-        ]
+        ],
+        {lab.name: lab.title},
     )
 
 
-def module_source(lab: labs.Lab, namespace: dict[str, Any]) -> sourcecode.Module:
+def module_source(
+    lab: Lab, namespace: dict[str, Any], course: Course | None = None
+) -> sourcecode.Module:
     """The lab module the notebook defines: from the kernel's input history where there is one,
     else from the source of the functions in ``namespace``."""
     history = namespace.get("In")
@@ -76,12 +87,13 @@ def module_source(lab: labs.Lab, namespace: dict[str, Any]) -> sourcecode.Module
             if source.strip()  # In[0] is always empty
         ]
         return sourcecode.assemble(cells, lab.api_names, filename, SHOWN_AS)
-    return sourcecode.Module(_functions_source(lab, namespace), filename, SHOWN_AS)
+    stubs = (course or Course.find()).exercises / f"{lab.name}.py"
+    return sourcecode.Module(_functions_source(lab, namespace, stubs), filename, SHOWN_AS)
 
 
-def _functions_source(lab: labs.Lab, namespace: dict[str, Any]) -> str:
+def _functions_source(lab: Lab, namespace: dict[str, Any], stubs: Path) -> str:
     """The lab's imports and every function defined in ``namespace`` itself, by their source."""
-    header = notebook_imports((EXERCISES / f"{lab.name}.py").read_text(encoding="utf-8"))
+    header = notebook_imports(stubs.read_text(encoding="utf-8"))
     parts = [header]
     for value in namespace.values():
         if isinstance(value, types.FunctionType) and value.__module__ == "__main__":
@@ -89,14 +101,17 @@ def _functions_source(lab: labs.Lab, namespace: dict[str, Any]) -> str:
                 parts.append(inspect.getsource(value))
             except (OSError, TypeError):
                 continue  # defined in a way that left no source behind
-    if lab.class_names and "CLASS_NAMES" in namespace:
-        parts.append(f"CLASS_NAMES = {list(namespace['CLASS_NAMES'])!r}")
+    for function in lab.api:
+        if function.constant and function.name in namespace:
+            value = namespace[function.name]
+            literal = list(value) if function.returns == NAMES else value
+            parts.append(f"{function.name} = {literal!r}")
     return "\n\n".join(parts) + "\n"
 
 
-def _show(results: list[report.CheckResult]) -> None:
+def _show(results: list[report.CheckResult], titles: dict[str, str]) -> None:
     """The score table: as HTML in a Jupyter kernel, as text anywhere else."""
-    text = report.table(results)
+    text = report.table(results, titles)
     try:
         from IPython import get_ipython
         from IPython.display import display
@@ -107,4 +122,4 @@ def _show(results: list[report.CheckResult]) -> None:
     if shell is None or getattr(shell, "kernel", None) is None:
         print(text)
         return
-    display({"text/html": report.html_table(results), "text/plain": text}, raw=True)
+    display({"text/html": report.html_table(results, titles), "text/plain": text}, raw=True)

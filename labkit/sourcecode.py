@@ -6,7 +6,7 @@ into a module: the graded cells, whole, and only the statements of other cells t
 (a backward slice over the cells' top-level statements), with a map from each module line back
 to its cell, so that messages can point at what the student wrote.
 
-Usage: ``module = assemble(cells, ["build_model"], "cv3_mnist_cnn.py", "cv3_mnist_cnn.ipynb")``,
+Usage: ``module = assemble(cells, ["build_model"], "my_lab.py", "my_lab.ipynb")``,
 then ``module.text`` is the module and ``module.locate(message)`` puts its errors in cell terms.
 """
 

@@ -1,13 +1,14 @@
 """Find a submission's lab modules: a folder holding any of them, or one module or notebook.
 
-Usage: ``modules = submission.locate(Path("exercises"))  # {"cv1_mnist_intro": Path(...) or None}``
+Usage: ``modules = submission.locate(Path("exercises"), ["my_lab"])  # {"my_lab": Path or None}``
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from labkit import labs, notebooks
+from labkit import notebooks
 
 SUFFIXES = (".py", ".ipynb")
 
@@ -16,28 +17,29 @@ class SubmissionError(ValueError):
     """The submission path cannot be graded as given (a usage error, not a lost point)."""
 
 
-def locate(path: Path) -> dict[str, Path | None]:
-    """Map each lab to its module in ``path``, or to None when it was not submitted."""
+def locate(path: Path, labs: Sequence[str]) -> dict[str, Path | None]:
+    """Map each of ``labs`` to its module in ``path``, or to None when it was not submitted."""
     if not path.exists():
         raise SubmissionError(
             f"{path} does not exist: pass a folder of lab modules or one .py file"
         )
     if path.is_file():
-        return {name: (path if name == lab_of(path) else None) for name in labs.LABS}
-    return {name: _module_in(path, name) for name in labs.LABS}
+        return {name: (path if name == lab_of(path, labs) else None) for name in labs}
+    return {name: _module_in(path, name) for name in labs}
 
 
-def lab_of(file: Path) -> str:
-    """The lab a single submitted file belongs to: from its name, or a notebook's metadata."""
-    if file.suffix in SUFFIXES and file.stem in labs.LABS:
+def lab_of(file: Path, labs: Sequence[str]) -> str:
+    """The lab of ``labs`` a single submitted file belongs to: from its name, or a notebook's
+    metadata."""
+    if file.suffix in SUFFIXES and file.stem in labs:
         return file.stem
     if file.suffix == ".ipynb":
         named = notebooks.lab_from_metadata(file)
-        if named in labs.LABS:
+        if named in labs:
             return named
     raise SubmissionError(
         f"cannot tell which lab {file.name} is for: name it after its lab, one of "
-        + ", ".join(f"{name}.py" for name in labs.LABS)
+        + ", ".join(f"{name}.py" for name in labs)
         + " (or .ipynb)"
     )
 

@@ -14,13 +14,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REFERENCE
+from conftest import COURSE, REFERENCE
 
-from labkit import architecture, forkserver, labs, sandbox, trainer, training
+from labkit import architecture, forkserver, sandbox, trainer, training
 from labkit.architecture import ModelRefused
+from labkit.lab import Lab
 
-CV1 = labs.get("cv1_mnist_intro")
-CV4 = labs.get("cv4_cifar_cnn")
+CV1 = COURSE.lab("cv1_mnist_intro")
+CV4 = COURSE.lab("cv4_cifar_cnn")
 
 
 def layer(kind: str, build_shape: list | None = None, **config) -> dict:
@@ -43,7 +44,7 @@ def saved(path: Path, config: dict) -> Path:
     return path
 
 
-def refusal(path: Path, lab: labs.Lab, **options) -> str:
+def refusal(path: Path, lab: Lab, **options) -> str:
     with pytest.raises(ModelRefused) as refused:
         architecture.screen(path, lab, **options)
     return str(refused.value)
@@ -107,7 +108,7 @@ def test_config_cap_is_checked_before_parsing(tmp_path):
 
 
 def test_reference_models_pass_the_screen(tmp_path):
-    for lab in labs.LABS.values():
+    for lab in COURSE.labs.values():
         spec = importlib.util.spec_from_file_location(lab.name, REFERENCE / f"{lab.name}.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)

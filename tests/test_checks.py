@@ -10,13 +10,14 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from conftest import COURSE
 from keras import layers
 
-from labkit import architecture, checks, labs, training
+from labkit import architecture, checks, training
 from labkit.failures import CheckFailed
 from labkit.training import TrainingResult
 
-CV3 = labs.get("cv3_mnist_cnn")
+CV3 = COURSE.lab("cv3_mnist_cnn")
 
 
 def cv3_layers(**changes):
@@ -247,13 +248,13 @@ def test_compile_check(tmp_path, output, compile_args, message):
 
 def test_preprocess_check_names_the_fix():
     images = np.random.default_rng(1).integers(0, 256, (4, 28, 28), dtype=np.uint8)
-    checks.preprocess(images / 255.0, images, labs.get("cv1_mnist_intro"))
+    checks.preprocess(images / 255.0, images, COURSE.lab("cv1_mnist_intro"))
     with pytest.raises(CheckFailed, match=r"Divide the pixels by 255\.0"):
-        checks.preprocess(images.astype("float32"), images, labs.get("cv1_mnist_intro"))
+        checks.preprocess(images.astype("float32"), images, COURSE.lab("cv1_mnist_intro"))
     with pytest.raises(CheckFailed, match="Add the channel axis"):
         checks.preprocess(images / 255.0, images, CV3)
     with pytest.raises(CheckFailed, match="expected floats"):
-        checks.preprocess(images, images, labs.get("cv1_mnist_intro"))
+        checks.preprocess(images, images, COURSE.lab("cv1_mnist_intro"))
 
 
 @pytest.mark.parametrize(
@@ -276,7 +277,7 @@ def test_training_check_wants_a_loss_clearly_below_chance(result, message):
 
 def test_logits_scored_as_probabilities_train_no_better_than_guessing(tmp_path):
     """A real run: Dense(10) logits with from_logits=False sits at ln(10) and fails training."""
-    cv1 = labs.get("cv1_mnist_intro")
+    cv1 = COURSE.lab("cv1_mnist_intro")
     model = keras.Sequential(
         [
             keras.Input(shape=(28, 28)),

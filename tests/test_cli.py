@@ -27,7 +27,7 @@ def labkit(*args: str, cwd=ROOT, **env: str) -> subprocess.CompletedProcess[str]
     [
         (["--submission", "no/such/folder"], "does not exist"),
         (["--submission", "noxfile.py"], "cannot tell which lab noxfile.py is for"),
-        (["--lab", "cv9"], "invalid choice: 'cv9'"),
+        (["--lab", "cv9"], "unknown lab 'cv9': choose one of cv1_mnist_intro"),
         (["--bogus"], "unrecognized arguments: --bogus"),
         (
             ["--submission", str(REFERENCE / "cv1_mnist_intro.py"), "--lab", "cv3_mnist_cnn"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -57,5 +59,66 @@ def test_corrupt_file_is_reported(monkeypatch, tmp_path):
 
 
 def test_unknown_dataset_lists_the_known_ones():
-    with pytest.raises(ValueError, match="mnist, fashion_mnist, cifar10"):
+    with pytest.raises(datasets.DatasetUnavailable, match="Unknown dataset 'imagenet'") as error:
         datasets.load("imagenet")
+    assert "cifar10, cifar100, fashion_mnist" in str(error.value)
+    assert "Dataset(name, path=...)" in str(error.value)
+
+
+def arrays(rows: int) -> dict[str, np.ndarray]:
+    return {
+        "x_train": np.arange(rows * 4, dtype=np.uint8).reshape(rows, 2, 2),
+        "y_train": np.arange(rows, dtype=np.uint8) % 2,
+        "x_test": np.zeros((3, 2, 2), np.uint8),
+        "y_test": np.ones(3, np.uint8),
+    }
+
+
+def test_a_declared_file_loads(tmp_path):
+    np.savez(tmp_path / "tiny.npz", **arrays(5))
+    (x_train, y_train), (x_test, _) = datasets.load(
+        datasets.Dataset("tiny", path=tmp_path / "tiny.npz")
+    )
+    assert x_train.shape == (5, 2, 2) and list(y_train) == [0, 1, 0, 1, 0] and len(x_test) == 3
+
+
+def test_the_offline_folder_wins_over_a_declared_file(monkeypatch, tmp_path):
+    (tmp_path / "offline").mkdir()
+    np.savez(tmp_path / "offline" / "tiny.npz", **arrays(7))
+    np.savez(tmp_path / "declared.npz", **arrays(5))
+    monkeypatch.setenv(datasets.DATA_ENV, str(tmp_path / "offline"))
+    (x_train, _), _ = datasets.load(datasets.Dataset("tiny", path=tmp_path / "declared.npz"))
+    assert len(x_train) == 7
+
+
+def test_a_missing_declared_file_is_named(tmp_path):
+    with pytest.raises(datasets.DatasetUnavailable, match=r"tiny\.npz does not exist"):
+        datasets.load(datasets.Dataset("tiny", path=tmp_path / "tiny.npz"))
+
+
+def test_a_url_is_downloaded_once_and_checked(monkeypatch, tmp_path):
+    source = tmp_path / "published.npz"
+    np.savez(source, **arrays(4))
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    dataset = datasets.Dataset("tiny", url=source.as_uri(), sha256=digest)
+    (x_train, _), _ = datasets.load(dataset)
+    assert len(x_train) == 4 and dataset.cached.is_file()
+    source.unlink()  # the cached copy serves from now on
+    datasets._load_cached.cache_clear()
+    assert len(datasets.load(dataset)[0][0]) == 4
+
+
+def test_a_download_with_another_sha256_is_refused(monkeypatch, tmp_path):
+    source = tmp_path / "published.npz"
+    np.savez(source, **arrays(4))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    dataset = datasets.Dataset("tiny", url=source.as_uri(), sha256="0" * 64)
+    with pytest.raises(datasets.DatasetUnavailable, match="not the declared 0000"):
+        datasets.load(dataset)
+    assert not dataset.cached.exists()
+
+
+def test_a_url_without_its_sha256_is_a_declaration_error():
+    with pytest.raises(ValueError, match="needs the file's sha256"):
+        datasets.Dataset("tiny", url="https://example.org/tiny.npz")

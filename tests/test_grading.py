@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from conftest import EXERCISES, GRADERS, REFERENCE, SUBMISSIONS
+from conftest import COURSE, EXERCISES, GRADERS, REFERENCE, SUBMISSIONS
 
-from labkit import labs
+from labkit.lab import CATEGORIES
 
 
 def test_reference_scores_full_marks(grade):
     graded = grade(REFERENCE)
     graded.run.assert_outcomes(passed=35)
     assert graded.results["score"] == graded.results["max_score"] == 45
-    for name in labs.LABS:
+    for name in COURSE.labs:
         assert graded.failed(name) == set()
     assert "labkit scores" in graded.run.stdout.str()
 
@@ -25,7 +25,7 @@ def test_results_file_has_gradescope_fields(grade):
     for test in results["tests"]:
         assert set(test) == {"name", "score", "max_score", "status", "output", "tags"}
         assert test["tags"][0] == "cv1_mnist_intro"
-        assert test["tags"][1] in labs.CATEGORIES
+        assert test["tags"][1] in CATEGORIES
     accuracy = [t for t in results["tests"] if t["tags"][1] == "accuracy"]
     assert "test accuracy" in accuracy[0]["output"]
 
@@ -34,9 +34,9 @@ def test_untouched_stubs_score_zero_with_their_todos(grade):
     graded = grade(EXERCISES)
     assert graded.results["score"] == 0
     assert graded.results["max_score"] == 45
-    for name in labs.LABS:
+    for name in COURSE.labs:
         submission = graded.output(name, "submission")
-        for function in labs.get(name).functions:
+        for function in COURSE.lab(name).functions:
             assert f"{function}() is still a TODO" in submission
     assert "CLASS_NAMES is still a TODO" in graded.output("cv4_cifar_cnn", "submission")
     assert "divide by 255.0" in graded.output("cv3_mnist_cnn", "submission")
@@ -47,7 +47,7 @@ def test_untouched_stubs_score_zero_with_their_todos(grade):
 def test_equivalent_solutions_score_full_marks(grade):
     """Functional or Sequential, tf.keras or keras, activation layers, softmax, float64..."""
     graded = grade(SUBMISSIONS / "equivalent")
-    for name in labs.LABS:
+    for name in COURSE.labs:
         assert graded.failed(name) == set(), [
             (t["tags"][1], t["output"]) for t in graded.checks(name) if t["status"] == "failed"
         ]

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import REFERENCE
+from conftest import COURSE, REFERENCE
 
-from labkit import handouts, labs
+from labkit import handouts
 from labkit.notebooks import graded_name
 
-LABS = list(labs.LABS)
+LABS = list(COURSE.labs)
 # A C++ log line ("E0000 00:00:1795659040.99 3110 node_def_util.cc:682] ...") or absl's
 # notice that it logs before it is set up.
 TENSORFLOW_LOG = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog", re.MULTILINE)
@@ -33,7 +33,7 @@ def built(tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         # Grading sets this for its own children; a student's kernel has to do without.
         patch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
-        handouts.build(out, LABS, epochs=1)
+        handouts.build(COURSE, out, LABS, epochs=1)
     return out
 
 
@@ -68,10 +68,10 @@ def test_student_notebooks_hold_stubs_and_no_outputs(built):
         for body in reference_bodies(name):
             assert body not in code, f"{name}: solution code leaked: {body[:60]}"
         graded = {graded_name(cell): cell.source for cell in notebook.cells if graded_name(cell)}
-        assert set(graded) == set(labs.get(name).functions) | (
-            {"CLASS_NAMES"} if labs.get(name).class_names else set()
+        assert set(graded) == set(COURSE.lab(name).functions) | (
+            {"CLASS_NAMES"} if COURSE.lab(name).class_names else set()
         )
-        assert all("NotImplementedError" in graded[f] for f in labs.get(name).functions)
+        assert all("NotImplementedError" in graded[f] for f in COURSE.lab(name).functions)
         for cell in notebook.cells:
             if cell.cell_type == "code":
                 assert cell.outputs == [] and cell.execution_count is None
@@ -109,7 +109,7 @@ def test_html_pages_are_written(built):
 
 
 def test_rebuilding_gives_identical_files(built, tmp_path):
-    handouts.build(tmp_path, LABS, epochs=1)
+    handouts.build(COURSE, tmp_path, LABS, epochs=1)
     comparison = filecmp.dircmp(built, tmp_path)
     different = []
 
@@ -127,7 +127,7 @@ def test_rebuilding_gives_identical_files(built, tmp_path):
 
 
 def test_cv4_walks_through_the_seed_and_its_softmax_mismatch():
-    text = handouts.render(labs.get("cv4_cifar_cnn"))
+    text = handouts.render(COURSE, COURSE.lab("cv4_cifar_cnn"))
     for fact in ("60,000 colour images", "(30, 30, 32)", "122,570", "from_logits=True", "70%"):
         assert fact in text
     assert "softmax twice" in " ".join(text.split())
@@ -135,6 +135,6 @@ def test_cv4_walks_through_the_seed_and_its_softmax_mismatch():
 
 @pytest.mark.parametrize("lab", LABS)
 def test_handout_text_holds_whatever_the_data_source(lab):
-    text = handouts.render(labs.get(lab)).casefold()
+    text = handouts.render(COURSE, COURSE.lab(lab)).casefold()
     for word in ("offline", "jpeg", "to train on"):
         assert word not in text, f"{lab}: {word!r}"

@@ -21,12 +21,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import EXERCISES, REFERENCE, ROOT, SUBMISSIONS
+from conftest import COURSE, EXERCISES, REFERENCE, ROOT, SUBMISSIONS
 
-from labkit import confine, harvest, isolation, labs, sandbox
+from labkit import confine, harvest, isolation, sandbox
 
 ATTACKS = SUBMISSIONS / "attacks"
-CV1 = labs.get("cv1_mnist_intro")
+CV1 = COURSE.lab("cv1_mnist_intro")
 SECRET = "LABKIT_TEST_SECRET"
 
 pytestmark = pytest.mark.skipif(
@@ -112,7 +112,7 @@ def test_nothing_it_starts_outlives_its_lab(server):
 def test_killing_its_parent_costs_only_its_own_lab(server):
     def reference_cv3() -> sandbox.Harvest:
         workdir = Path(tempfile.mkdtemp(dir=server.workdir))
-        lab = labs.get("cv3_mnist_cnn")
+        lab = COURSE.lab("cv3_mnist_cnn")
         return sandbox.run(lab, REFERENCE / f"{lab.name}.py", workdir, sandbox.Limits(), server)
 
     sibling = threading.Thread(target=lambda: outcomes.append(reference_cv3()))

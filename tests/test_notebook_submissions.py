@@ -6,13 +6,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import REFERENCE
+from conftest import COURSE, REFERENCE
 
-from labkit import handouts, labs, notebooks, report, selfcheck, sourcecode
+from labkit import handouts, notebooks, report, selfcheck, sourcecode
 
 
 def student_notebook(lab: str) -> nbformat.NotebookNode:
-    return handouts.student_notebook(handouts.solution_notebook(labs.get(lab)))
+    return handouts.student_notebook(COURSE, handouts.solution_notebook(COURSE, COURSE.lab(lab)))
 
 
 def filled_in(lab: str, keep_tags: bool = True) -> nbformat.NotebookNode:
@@ -101,7 +101,7 @@ def cv1_with_unresolved_names() -> nbformat.NotebookNode:
 
 def test_filled_in_notebooks_score_full_marks(grade, tmp_path):
     folder = tmp_path / "filled"
-    for lab in labs.LABS:
+    for lab in COURSE.labs:
         # One lab loses its tags, as happens when a notebook is copied between tools.
         write(folder, filled_in(lab, keep_tags=lab != "cv3_mnist_cnn"), lab)
     graded = grade(folder)
@@ -112,7 +112,7 @@ def test_filled_in_notebooks_score_full_marks(grade, tmp_path):
 
 def test_untouched_student_notebooks_score_zero_with_todos(grade, tmp_path):
     folder = tmp_path / "untouched"
-    for lab in labs.LABS:
+    for lab in COURSE.labs:
         write(folder, student_notebook(lab), lab)
     graded = grade(folder)
     assert graded.results["score"] == 0
@@ -125,7 +125,7 @@ def test_other_cells_never_run(tmp_path):
     notebook.cells.append(nbformat.v4.new_code_cell("%timeit 1 + 1\n!rm -rf /"))
     path = tmp_path / "cv1_mnist_intro.ipynb"
     nbformat.write(notebook, path)
-    module = notebooks.convert(path, labs.get("cv1_mnist_intro")).text
+    module = notebooks.convert(path, COURSE.lab("cv1_mnist_intro")).text
     assert "os._exit" not in module and "rm -rf" not in module
     assert "def build_model" in module and "import numpy as np" in module
     assert "model.fit" not in module and "model.summary" not in module
@@ -147,10 +147,10 @@ def test_renamed_notebook_is_found_by_its_metadata(tmp_path):
 
     path = tmp_path / "my work.ipynb"
     nbformat.write(student_notebook("cv2_fashion_mnist_intro"), path)
-    assert submission.lab_of(path) == "cv2_fashion_mnist_intro"
+    assert submission.lab_of(path, list(COURSE.labs)) == "cv2_fashion_mnist_intro"
     (tmp_path / "other.ipynb").write_text("not json")
     with pytest.raises(submission.SubmissionError, match="cannot tell which lab"):
-        submission.lab_of(tmp_path / "other.ipynb")
+        submission.lab_of(tmp_path / "other.ipynb", list(COURSE.labs))
 
 
 def test_graded_code_gets_what_other_cells_define_and_messages_name_cells(grade, tmp_path):
@@ -159,7 +159,7 @@ def test_graded_code_gets_what_other_cells_define_and_messages_name_cells(grade,
     folder = tmp_path / "leaning"
     write(folder, cv3, "cv3_mnist_cnn")
     write(folder, cv1, "cv1_mnist_intro")
-    module = notebooks.convert(folder / "cv3_mnist_cnn.ipynb", labs.get("cv3_mnist_cnn")).text
+    module = notebooks.convert(folder / "cv3_mnist_cnn.ipynb", COURSE.lab("cv3_mnist_cnn")).text
     assert "def conv_block" in module and 'datasets.load("mnist")' in module
     assert "os._exit" not in module and "model.fit" not in module and "print(" not in module
 
@@ -200,7 +200,7 @@ def test_check_your_work_rebuilds_the_module_from_the_input_history():
         "def compile_model(model):\n    return 'run last, so this is the one'",
         'check_your_work("cv3_mnist_cnn", globals())',
     ]
-    module = selfcheck.module_source(labs.get("cv3_mnist_cnn"), {"In": history})
+    module = selfcheck.module_source(COURSE.lab("cv3_mnist_cnn"), {"In": history})
     assert "os._exit" not in module.text and "check_your_work" not in module.text
     assert module.text.startswith("from __future__ import annotations\n")
     namespace: dict = {}
@@ -227,5 +227,5 @@ def test_html_table_escapes_student_text(capsys):
     html = report.html_table(results)
     assert "&lt;b&gt;x&lt;/b&gt; &amp; y" in html and "<b>x" not in html
     assert "1/3" in html and "FAIL" in html and "PASS" in html
-    selfcheck._show(results)  # no Jupyter kernel here: the text table
+    selfcheck._show(results, {})  # no Jupyter kernel here: the text table
     assert capsys.readouterr().out.strip() == report.table(results).strip()

@@ -13,7 +13,7 @@ RESULTS = [
 
 
 def test_table_shows_points_and_what_to_fix():
-    table = report.table(RESULTS)
+    table = report.table(RESULTS, {"cv1_mnist_intro": "MNIST intro: a dense network"})
     assert "cv1_mnist_intro  MNIST intro: a dense network" in table
     assert "PASS  structure" in table and "2/2" in table
     assert "FAIL  shapes" in table and "0/1" in table

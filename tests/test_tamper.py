@@ -7,12 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import COURSE
 
-from labkit import harvest, isolation, labs, sandbox, tamper
+from labkit import harvest, isolation, sandbox, tamper
+from labkit.lab import Lab
 
 ROOT = Path(__file__).resolve().parents[1]
 TAMPER = ROOT / "tests" / "submissions" / "tamper"
-CV1 = labs.get("cv1_mnist_intro")
+CV1 = COURSE.lab("cv1_mnist_intro")
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +23,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[isolation.Serve
         yield server
 
 
-def harvested(server: isolation.Server, module: Path, lab: labs.Lab = CV1) -> sandbox.Harvest:
+def harvested(server: isolation.Server, module: Path, lab: Lab = CV1) -> sandbox.Harvest:
     workdir = Path(tempfile.mkdtemp(dir=server.workdir))  # the server sees only its own folder
     return sandbox.run(lab, module, workdir, sandbox.Limits(), server)
 
@@ -47,16 +49,16 @@ def test_patching_the_graders_libraries_fails_the_whole_lab(server, tmp_path, mo
     assert result.problem == ""
 
 
-@pytest.mark.parametrize("lab", sorted(labs.LABS))
+@pytest.mark.parametrize("lab", sorted(COURSE.labs))
 def test_reference_harvests_without_tripping_the_seal(server, tmp_path, lab):
-    result = harvested(server, ROOT / "reference" / f"{lab}.py", labs.get(lab))
+    result = harvested(server, ROOT / "reference" / f"{lab}.py", COURSE.lab(lab))
     assert result.problem == ""
-    for step in ("import", *labs.get(lab).functions):
+    for step in ("import", *COURSE.lab(lab).functions):
         assert result.step(step).status == harvest.OK, result.step(step).message
 
 
 def test_equivalent_submission_harvests_without_tripping_the_seal(server, tmp_path):
     module = ROOT / "tests" / "submissions" / "equivalent" / "cv4_cifar_cnn.py"
-    result = harvested(server, module, labs.get("cv4_cifar_cnn"))
-    for step in ("import", *labs.get("cv4_cifar_cnn").functions):
+    result = harvested(server, module, COURSE.lab("cv4_cifar_cnn"))
+    for step in ("import", *COURSE.lab("cv4_cifar_cnn").functions):
         assert result.step(step).status == harvest.OK, result.step(step).message
