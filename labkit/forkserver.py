@@ -430,6 +430,7 @@ def _become_child(request: dict[str, Any], forked: bool = True) -> None:
                 Path(request["inputs"]),
                 Path(request["outputs"]),
                 EVENTS_FD,
+                pictures=bool(request.get("pictures")),
             )
         code = 0
     finally:

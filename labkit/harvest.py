@@ -9,6 +9,7 @@ Usage, in that child: ``harvest(lab, module_path, inputs, outputs, events_fd)``
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import sys
@@ -24,6 +25,8 @@ from labkit.lab import ARRAY, FIGURE, MODEL, NAMES, Data, Function, Lab, Result,
 # File names in a harvest's folders, shared with labkit.sandbox.
 INPUTS = "inputs.npz"
 OUTPUT = "output.txt"
+
+PICTURE_DPI = 72
 
 OK, TODO, ERROR, SKIPPED, STARTED = "ok", "todo", "error", "skipped", "started"
 
@@ -66,6 +69,7 @@ class Harvester:
         self.writers = writers
         self.module: ModuleType | None = None
         self.succeeded: set[str] = set()
+        self.pictures = False  # whether figures are also saved as PNG images
         # A pipe the grader reads: flushed per event, so a crash or os._exit loses nothing
         # written so far, and nothing written can be taken back.
         self._events = open(events, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
@@ -136,16 +140,20 @@ class Harvester:
         return text
 
 
-def harvest(lab: Lab, module_path: Path, inputs: Path, outputs: Path, events: int) -> None:
+def harvest(
+    lab: Lab, module_path: Path, inputs: Path, outputs: Path, events: int, pictures: bool = False
+) -> None:
     """Call every function of the lab's API on what ``inputs`` holds; write into ``outputs``.
 
-    Each step's outcome goes to the file descriptor ``events`` as a JSON line.
+    Each step's outcome goes to the file descriptor ``events`` as a JSON line. With
+    ``pictures``, each figure is also saved as a PNG, for feedback pages.
     """
     import numpy as np
 
     arrays = dict(np.load(inputs / INPUTS, allow_pickle=False))
     _serve_datasets_locally(lab)
     child = Harvester(module_path, outputs, Writers.capture(), events)
+    child.pictures = pictures
     try:
         _harvest_steps(child, lab, arrays)
     except Tampered as error:
@@ -323,3 +331,6 @@ def _save_figure(child: Harvester, name: str, figure: Any) -> None:
     description, images = figures.describe(figure)
     (child.folder / f"{name}.json").write_text(child.writers.dumps(description), encoding="utf-8")
     child.writers.save_arrays(child.folder / f"{name}.npz", **images)
+    if child.pictures:
+        with contextlib.suppress(Exception):  # only the feedback page misses it
+            figure.savefig(child.folder / f"{name}.png", format="png", dpi=PICTURE_DPI)

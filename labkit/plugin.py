@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from labkit import datasets, isolation, report, sandbox, submission, trainer
+from labkit import artifacts, datasets, isolation, report, sandbox, submission, trainer
 from labkit.failures import CheckFailed
 from labkit.lab import Lab
 from labkit.report import CheckResult
@@ -33,13 +33,31 @@ session_key = pytest.StashKey["GradingSession"]()
 note_key = pytest.StashKey[str]()
 
 
+class SharedServer:
+    """A plugin object that lends a running fork server to grading runs, one after another.
+
+    Batch workers pass one to ``pytest.main(..., plugins=[SharedServer(server)])``, so that
+    TensorFlow is imported once per worker, not once per submission.
+    """
+
+    def __init__(self, server: isolation.Server) -> None:
+        self.server = server
+
+
 class GradingSession:
     """One grading run: where the submission is, its harvests, and the results so far."""
 
     def __init__(
-        self, path: Path | None, limits: sandbox.Limits, isolation_mode: str = "auto"
+        self,
+        path: Path | None,
+        limits: sandbox.Limits,
+        isolation_mode: str = "auto",
+        shared: isolation.Server | None = None,
+        artifacts: Path | None = None,
     ) -> None:
         self.given = path
+        self.shared = shared
+        self.artifacts = artifacts
         self.labs: dict[str, Lab] = {}  # every lab the collected graders declare
         self.course: Path | None = None  # the folder holding the graders' folder
         self.limits = limits
@@ -69,14 +87,23 @@ class GradingSession:
         for name in lab_names:
             if name not in self._harvests:
                 lab = self.labs[name]
-                self._harvests[name] = self._pool.submit(
-                    sandbox.run, lab, modules[name], self._workdir, self.limits, self._server
-                )
+                self._harvests[name] = self._pool.submit(self._harvest, lab, modules[name])
         assert self._server is not None
         self._server.preload([self.labs[name].dataset for name in lab_names])
 
+    def _harvest(self, lab: Lab, module: Path | None) -> sandbox.Harvest:
+        assert self._workdir is not None
+        pictures = self.artifacts is not None
+        result = sandbox.run(lab, module, self._workdir, self.limits, self._server, pictures)
+        if self.artifacts is not None:
+            artifacts.save_pictures(self.artifacts / lab.name, lab, result.folder)
+        return result
+
     def open(self) -> None:
         """Start the fork server that harvest children come from, if it is not running yet."""
+        if self._server is None and self.shared is not None:
+            self._server = self.shared
+            self._workdir = Path(tempfile.mkdtemp(prefix="run-", dir=self.shared.workdir))
         if self._server is None:
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
             self._workdir = Path(tempfile.mkdtemp(prefix="labkit-"))
@@ -96,7 +123,10 @@ class GradingSession:
         self.open()
         assert self._workdir is not None, "harvests start before anything is trained"
         grader = trainer.Trainer(self._server)
-        return grader.train(compiled, lab, self._workdir / f"{lab.name}.training")
+        result = grader.train(compiled, lab, self._workdir / f"{lab.name}.training")
+        if self.artifacts is not None:
+            artifacts.save_training(self.artifacts / lab.name, result)
+        return result
 
     def harvest(self, lab_name: str) -> sandbox.Harvest:
         self.start([lab_name])
@@ -105,7 +135,7 @@ class GradingSession:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
-        if self._server is not None:
+        if self._server is not None and self._server is not self.shared:
             self._server.close()  # every child is gone before its folders are removed
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
@@ -126,6 +156,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="grade only this lab (repeatable)",
     )
     group.addoption("--results", metavar="FILE", help="write Gradescope-format results JSON here")
+    group.addoption(
+        "--artifacts",
+        metavar="DIR",
+        help="keep, per lab, the grader's training run and the figures drawn, for feedback",
+    )
     group.addoption(
         "--time-limit",
         type=float,
@@ -161,7 +196,13 @@ def pytest_configure(config: pytest.Config) -> None:
         seconds=config.getoption("time_limit"),
         memory_bytes=int(config.getoption("memory_limit") * 2**30),
     )
-    config.stash[session_key] = GradingSession(Path(path) if path else None, limits, mode)
+    shared = next(
+        (p.server for p in config.pluginmanager.get_plugins() if isinstance(p, SharedServer)), None
+    )
+    kept = config.getoption("artifacts")
+    config.stash[session_key] = GradingSession(
+        Path(path) if path else None, limits, mode, shared, Path(kept) if kept else None
+    )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

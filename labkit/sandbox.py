@@ -205,11 +205,13 @@ def run(
     workdir: Path,
     limits: Limits,
     server: isolation.Server | None = None,
+    pictures: bool = False,
 ) -> Harvest:
     """Harvest ``module_path`` for ``lab`` in a child process; never raises for student faults.
 
     Pass the run's ``server`` (started on ``workdir``) to share one warm fork server between
-    labs; without one, this call starts and ends its own.
+    labs; without one, this call starts and ends its own. With ``pictures``, figures are also
+    drawn as PNG images.
     """
     folder = workdir / lab.name
     for part in ("in", "out", "scratch", "harvest"):  # scratch: where no sandbox gives a /tmp
@@ -230,9 +232,9 @@ def run(
     np.savez(folder / "in" / harvest.INPUTS, **result.inputs)
     if server is None:
         with start_server(workdir, data=[lab.dataset]) as own:
-            result.problem, events = _run_child(lab, module_path, folder, limits, own)
+            result.problem, events = _run_child(lab, module_path, folder, limits, own, pictures)
     else:
-        result.problem, events = _run_child(lab, module_path, folder, limits, server)
+        result.problem, events = _run_child(lab, module_path, folder, limits, server, pictures)
     result.steps = _read_events(events)
     _keep(folder / "out", result.folder)
     if not result.problem and result.steps.get("harvest") != Step(harvest.OK):
@@ -306,7 +308,12 @@ def start_server(
 
 
 def _run_child(
-    lab: Lab, module_path: Path, folder: Path, limits: Limits, server: isolation.Server
+    lab: Lab,
+    module_path: Path,
+    folder: Path,
+    limits: Limits,
+    server: isolation.Server,
+    pictures: bool = False,
 ) -> tuple[str, list[str]]:
     """Run the harvest child; return what went wrong with the process, or '', and its events."""
     request = {
@@ -320,6 +327,7 @@ def _run_child(
         "memory_bytes": limits.memory_bytes,
         "cpu_seconds": int(limits.seconds * 2) + 1,
         "file_bytes": MAX_FILE_BYTES,
+        "pictures": pictures,
     }
     child = server.start(request, [folder / "in"], [folder / "out"], limits.memory_bytes)
     try:

@@ -33,6 +33,8 @@ class TrainingResult:
     accuracy: float = math.nan
     error: str = ""
     fit_seconds: float = 0.0  # model.fit alone, first-epoch tracing included
+    accuracies: list[float] = field(default_factory=list)  # on the test subset, per epoch
+    confusion: list[list[int]] = field(default_factory=list)  # [true class][predicted class]
 
 
 def make_deterministic() -> None:
@@ -97,17 +99,46 @@ def _fit(model: Any, loss: Any, lab: Lab, seed: int, verbose: int) -> TrainingRe
         sample = slice(0, INITIAL_LOSS_SAMPLE)
         initial = _mean_loss(loss, y_train[sample], _outputs(model, x_train[sample]))
         keras.utils.set_random_seed(seed)
+        accuracies: list[float] = []
+
+        def after_epoch(epoch: int, logs: Any) -> None:
+            if epoch + 1 < recipe.epochs:  # the last one is the final evaluation below
+                accuracies.append(_accuracy(model, x_test, y_test))
+
         started = time.perf_counter()
         history = model.fit(
-            x_train, y_train, epochs=recipe.epochs, batch_size=recipe.batch_size, verbose=verbose
+            x_train,
+            y_train,
+            epochs=recipe.epochs,
+            batch_size=recipe.batch_size,
+            verbose=verbose,
+            callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=after_epoch)],
         )
         fit_seconds = time.perf_counter() - started
-        predictions = _outputs(model, x_test)
+        predicted = np.argmax(_outputs(model, x_test), axis=-1)
     except Exception as error:
         return TrainingResult(error=_summary(error))
-    accuracy = float(np.mean(np.argmax(predictions, axis=-1) == y_test))
+    accuracy = float(np.mean(predicted == y_test))
     losses = [float(loss) for loss in history.history["loss"]]
-    return TrainingResult(initial, losses, accuracy, fit_seconds=fit_seconds)
+    classes = lab.layers[-1].output_shape[-1]
+    return TrainingResult(
+        initial,
+        losses,
+        accuracy,
+        fit_seconds=fit_seconds,
+        accuracies=[*accuracies, accuracy],
+        confusion=_confusion(y_test, predicted, classes),
+    )
+
+
+def _confusion(labels: np.ndarray, predicted: np.ndarray, classes: int) -> list[list[int]]:
+    pairs = labels.clip(0, classes - 1) * classes + predicted.clip(0, classes - 1)
+    counts = np.bincount(pairs, minlength=classes * classes)
+    return counts.reshape(classes, classes).tolist()
+
+
+def _accuracy(model: Any, images: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(np.argmax(_outputs(model, images), axis=-1) == labels))
 
 
 def _outputs(model: Any, images: np.ndarray) -> np.ndarray:
