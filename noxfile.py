@@ -45,6 +45,13 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def grade_batch(session: nox.Session) -> None:
+    """Grade a class folder of submissions: gradebook, results and feedback pages."""
+    session.install("-e", ".[batch]")
+    session.run("labkit", "grade-batch", *session.posargs, env=data_env())
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Print where grading time goes, per lab and for whole runs, against a bare TF import."""
     session.install("-e", ".")

@@ -3,7 +3,11 @@
 Figures depend on the processor, so each is also given against a baseline measured in the
 same run: a bare ``import tensorflow``, and for training a matmul peak.
 
-Usage: ``python -m labkit.bench [--repeat 3] [--lab NAME]`` (or ``nox -s bench``)
+With ``--batch N`` it grades a class of N submissions instead (copies of the reference, the
+stubs and the course's mistake variants, all labs each) with ``labkit grade-batch``'s local
+pool, and prints submissions per hour and CPU-seconds per submission.
+
+Usage: ``python -m labkit.bench [--repeat 3] [--lab NAME] [--batch N]`` (or ``nox -s bench``)
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import argparse
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -44,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; medians shown")
     parser.add_argument("--lab", action="append", default=[], help="only this lab")
     parser.add_argument("--course", type=Path, help="the course folder (default: as labkit grade)")
+    parser.add_argument("--batch", type=int, metavar="N", help="grade a class of N submissions")
+    parser.add_argument("--workers", type=int, help="batch workers (default: one per core)")
     args = parser.parse_args(argv)
     try:
         course = Course.find(args.course)
@@ -51,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     except CourseError as error:
         parser.error(str(error))
     print(f"machine: {_processor()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    if args.batch:
+        print(_batch(course, [lab.name for lab in chosen], args.batch, args.workers))
+        return 0
     baseline = _median(args.repeat, _import_tensorflow)
     print(f"bare `import tensorflow`: {baseline:.2f} s wall (the unit for the ratios below)")
     quiet_tensorflow()
@@ -138,6 +148,43 @@ def _harvest_seconds(
                     sandbox.run(lab, module, Path(workdir), sandbox.Limits(), server)
                     runs.setdefault(lab.name, []).append(time.perf_counter() - started)
     return {name: statistics.median(seconds) for name, seconds in runs.items()}
+
+
+def _batch(course: Course, labs: list[str], count: int, workers: int | None) -> str:
+    """Grade a class of ``count`` submissions with the local pool; its throughput."""
+    from labkit import batch
+    from labkit.calibrate import load_mistakes
+    from labkit.worker import Options
+
+    mistakes_file = course.root / "tests" / "mistakes.py"
+    found = load_mistakes(mistakes_file) if mistakes_file.is_file() else []
+    mistakes = [mistake for mistake in found if mistake.lab in labs]
+    with tempfile.TemporaryDirectory(prefix="labkit-bench-") as folder:
+        classroom, out = Path(folder) / "class", Path(folder) / "out"
+        kinds = ["reference", "stubs", *range(len(mistakes))]
+        for number in range(count):
+            student = classroom / f"student{number:04d}"
+            kind = kinds[number % len(kinds)]
+            source = course.exercises if kind == "stubs" else course.reference
+            student.mkdir(parents=True)
+            for lab in labs:
+                shutil.copy(source / f"{lab}.py", student)
+            if isinstance(kind, int):
+                mistake = mistakes[kind]
+                (student / f"{mistake.lab}.py").write_text(mistake.apply(course.reference))
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        batch.run(classroom, out, Options(course.root, labs=tuple(labs)), workers, progress=False)
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    pool = workers or os.cpu_count()
+    return (
+        f"batch of {count} submissions ({len(labs)} labs each; reference, stubs and "
+        f"{len(mistakes)} mistake variants in turn), {pool} workers: {wall:.0f} s wall, "
+        f"{count * 3600 / wall:.0f} submissions/hour, {cpu / count:.1f} CPU-s and "
+        f"{wall / count:.1f} s wall per submission"
+    )
 
 
 def training_flops(lab: Lab) -> float:

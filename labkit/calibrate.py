@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     except CourseError as error:
         parser.error(str(error))
     mistakes_file = args.mistakes or course.root / "tests" / "mistakes.py"
-    mistakes = _load_mistakes(mistakes_file) if mistakes_file.is_file() else []
+    mistakes = load_mistakes(mistakes_file) if mistakes_file.is_file() else []
     quiet_tensorflow()
     training.make_deterministic()
     seeds = range(args.seeds)
@@ -151,7 +151,8 @@ def _write(mistake: Any, reference: Path, folder: Path) -> Path:
     return module
 
 
-def _load_mistakes(path: Path) -> list[Any]:
+def load_mistakes(path: Path) -> list[Any]:
+    """The MISTAKES a Python file lists: wrong edits of the reference, lab by lab."""
     spec = importlib.util.spec_from_file_location("labkit_mistakes", path)
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot import mistakes from {path}")

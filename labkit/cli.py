@@ -19,6 +19,7 @@ from labkit import isolation, report, sandbox, submission
 from labkit.course import Course, CourseError, labs_table
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+STATUSES = ("graded", "partial", "error")
 COURSE_HELP = (
     "folder holding graders/, exercises/, reference/ and templates/ (default: $LABKIT_COURSE, "
     "else the current folder, else labkit's own)"
@@ -64,7 +65,7 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if args.verbose:
             code = pytest.main(pytest_args)
         else:
-            with _captured_output() as captured:
+            with captured_output() as captured:
                 code = pytest.main(pytest_args)
         if not results_file.is_file():
             if not args.verbose:
@@ -114,7 +115,7 @@ class _Captured:
 
 
 @contextlib.contextmanager
-def _captured_output() -> Iterator[_Captured]:
+def captured_output() -> Iterator[_Captured]:
     """Send everything written to stdout and stderr, TensorFlow's C++ logs included, aside."""
     sys.stdout.flush()
     sys.stderr.flush()
@@ -159,6 +160,33 @@ def handouts(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             handout.solution_html,
         ):
             print(f"  {path}")
+    return EXIT_PASSED
+
+
+def grade_batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Grade every submission in a class folder into a gradebook and feedback pages."""
+    from labkit import batch
+    from labkit.worker import Options
+
+    course = _course(args, parser)
+    if not args.submissions.is_dir():
+        parser.error(f"{args.submissions} is not a folder of submissions")
+    if isolation.refusal(args.isolation):
+        parser.error(isolation.refusal(args.isolation))
+    options = Options(
+        course.root, args.isolation, args.time_limit, args.memory_limit, tuple(args.lab)
+    )
+    try:
+        rows = batch.run(args.submissions, args.out, options, args.workers, args.force, args.dask)
+    except KeyboardInterrupt:
+        print(f"interrupted: finished results are in {args.out}; run again to resume")
+        return 130
+    counts = {status: sum(row.status == status for row in rows) for status in STATUSES}
+    print(
+        f"{len(rows)} submissions: "
+        + ", ".join(f"{count} {status}" for status, count in counts.items())
+        + f". Gradebook: {args.out / 'gradebook.csv'}"
+    )
     return EXIT_PASSED
 
 
@@ -228,6 +256,32 @@ def _parser() -> argparse.ArgumentParser:
         "--no-run", action="store_true", help="do not execute the solution notebooks"
     )
     building.set_defaults(run=handouts, parser=building)
+    batch = commands.add_parser("grade-batch", help="grade a class folder of submissions")
+    batch.add_argument("submissions", type=Path, help="folder with one entry per student")
+    batch.add_argument("--out", type=Path, required=True, help="folder for the outputs")
+    batch.add_argument("--workers", type=int, help="grading processes (default: one per core)")
+    batch.add_argument("--force", action="store_true", help="grade again what is unchanged")
+    batch.add_argument(
+        "--dask", metavar="ADDRESS", help="grade on a Dask cluster: its scheduler, or 'local'"
+    )
+    batch.add_argument("--lab", action="append", default=[], help="grade only this lab")
+    batch.add_argument("--course", type=Path, help=COURSE_HELP)
+    batch.add_argument(
+        "--time-limit", type=float, default=sandbox.Limits.seconds, help="seconds per lab"
+    )
+    batch.add_argument(
+        "--memory-limit",
+        type=float,
+        default=sandbox.Limits.memory_bytes / 2**30,
+        help="GiB per lab",
+    )
+    batch.add_argument(
+        "--isolation",
+        choices=isolation.MODES,
+        default="auto",
+        help="sandbox each lab's process: 'required' refuses to grade without it",
+    )
+    batch.set_defaults(run=grade_batch, parser=batch)
     listing = commands.add_parser("labs", help="print the course's labs as a Markdown table")
     listing.add_argument("--course", type=Path, help=COURSE_HELP)
     listing.set_defaults(run=list_labs, parser=listing, lab=[])

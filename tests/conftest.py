@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 # Import TensorFlow before pytester snapshots sys.modules: an in-process run that imported
 # it first would have it removed afterwards, and TensorFlow cannot be imported twice.
 import keras  # noqa: F401
+import numpy as np
 import pytest
 import tensorflow  # noqa: F401
 
@@ -47,6 +49,35 @@ class Graded:
 
     def output(self, lab: str, category: str) -> str:
         return "\n".join(t["output"] for t in self.checks(lab) if t["tags"][1] == category)
+
+
+def stripes(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """8x8 images with stripes across (label 0), down (1) or diagonal (2), at random phases."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, count)
+    rows, columns = np.mgrid[0:8, 0:8]
+    patterns = (rows, columns, rows + columns)
+    phases = rng.integers(0, 4, count)
+    images = np.stack(
+        [
+            (patterns[label] + phase) // 2 % 2 * 200.0
+            for label, phase in zip(labels, phases, strict=True)
+        ]
+    )
+    images += rng.normal(0, 25, images.shape)
+    return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def stripes_course(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of tests/course, the one-lab course, with the dataset file its grader declares."""
+    root = tmp_path_factory.mktemp("course")
+    shutil.copytree(Path(__file__).resolve().parent / "course", root, dirs_exist_ok=True)
+    (x_train, y_train), (x_test, y_test) = stripes(1000, seed=0), stripes(300, seed=1)
+    (root / "data").mkdir()
+    arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    np.savez(root / "data" / "stripes.npz", **arrays)
+    return root
 
 
 @pytest.fixture

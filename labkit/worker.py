@@ -1,0 +1,140 @@
+"""Grade submission after submission in one warm process: a batch worker, local or on Dask.
+
+A worker imports TensorFlow and starts its fork server once, then grades each submission
+exactly as ``labkit grade`` does (the same pytest graders, sandbox and checks), lending the
+server to each run. A task carries the submission's files and returns what grading wrote, as
+plain data, so that it can travel to a worker on another machine.
+
+Usage::
+
+    task = Task("smithj", {"my_lab.py": b"..."}, Options(course=Path("course")))
+    done = grade(task)  # in a worker: done.results, done.artifacts
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labkit import sandbox
+
+_WORKER: Worker | None = None  # this process's warm worker, made on its first task
+
+
+@dataclass(frozen=True)
+class Options:
+    """How every submission of a batch is graded."""
+
+    course: Path
+    isolation: str = "auto"
+    time_limit: float = sandbox.Limits.seconds
+    memory_limit: float = sandbox.Limits.memory_bytes / 2**30
+    labs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Task:
+    student: str
+    files: dict[str, bytes]
+    options: Options
+
+
+@dataclass(frozen=True)
+class Done:
+    """What grading one submission gave: the results file's data, or why there is none."""
+
+    student: str
+    results: dict[str, Any] | None
+    artifacts: dict[str, bytes] = field(default_factory=dict)  # "<lab>/<file>": content
+    seconds: float = 0.0
+    problem: str = ""
+
+
+def grade(task: Task) -> Done:
+    """Grade one submission in this process's warm worker, making the worker if needed."""
+    global _WORKER
+    if _WORKER is None or _WORKER.options != task.options:
+        if _WORKER is not None:
+            _WORKER.close()
+        _WORKER = Worker(task.options)
+    return _WORKER.grade(task)
+
+
+class Worker:
+    """One process's fork server and TensorFlow, kept warm across submissions."""
+
+    def __init__(self, options: Options) -> None:
+        from labkit import isolation, training
+        from labkit.course import Course
+        from labkit.quiet import quiet_tensorflow
+
+        quiet_tensorflow()
+        self.options = options
+        self.course = Course(options.course)
+        self.folder = Path(tempfile.mkdtemp(prefix="labkit-worker-"))
+        data = [path for lab in self.course.labs.values() for path in lab.dataset.files()]
+        self.server = isolation.Server(self.folder / "server", options.isolation, readable=data)
+        training.make_deterministic()
+
+    def grade(self, task: Task) -> Done:
+        started = time.monotonic()
+        run = Path(tempfile.mkdtemp(prefix="submission-", dir=self.folder))
+        try:
+            submission = run / "submission"
+            submission.mkdir()
+            for name, content in task.files.items():
+                (submission / Path(name).name).write_bytes(content)
+            results, kept = run / "results.json", run / "artifacts"
+            problem = self._pytest(submission, results, kept)
+            found = json.loads(results.read_text(encoding="utf-8")) if results.is_file() else None
+            return Done(
+                task.student,
+                found,
+                _read_artifacts(kept),
+                round(time.monotonic() - started, 1),
+                "" if found is not None else problem,
+            )
+        finally:
+            shutil.rmtree(run, ignore_errors=True)
+
+    def _pytest(self, submission: Path, results: Path, kept: Path) -> str:
+        import keras
+        import pytest
+
+        from labkit.cli import captured_output
+        from labkit.plugin import SharedServer
+
+        options = self.options
+        args = [
+            str(self.course.graders),
+            *("--submission", str(submission), "--results", str(results)),
+            *("--artifacts", str(kept), "--isolation", options.isolation),
+            *("--time-limit", str(options.time_limit), "--memory-limit", str(options.memory_limit)),
+            *("-p", "no:cacheprovider", "--quiet", "--no-header", "--tb=no", "-p", "no:warnings"),
+        ]
+        for name in options.labs:
+            args += ["--lab", name]
+        with captured_output() as captured:
+            code = pytest.main(args, plugins=[SharedServer(self.server)])
+        keras.backend.clear_session()  # models the checks loaded, from this submission
+        errors = [line for line in captured.text.splitlines() if line.startswith("ERROR")]
+        return (errors[-1] if errors else f"grading stopped (pytest exit code {code})")[:500]
+
+    def close(self) -> None:
+        self.server.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _read_artifacts(folder: Path) -> dict[str, bytes]:
+    if not folder.is_dir():
+        return {}
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }

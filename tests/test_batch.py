@@ -1,0 +1,210 @@
+"""Grading a class: every layout, broken and hostile work, resuming, and Dask.
+
+The class grades the one-lab ``stripes`` course of tests/course, so that a submission takes
+seconds; the batch grades each one exactly as ``labkit grade`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageStat
+
+from labkit import batch, feedback, gradebook
+from labkit.worker import Options
+
+HOSTILE_EXIT = "import os\nos._exit(3)\n"
+
+
+@pytest.fixture(scope="module")
+def options(stripes_course: Path) -> Options:
+    return Options(course=stripes_course)
+
+
+@pytest.fixture(scope="module")
+def classroom(stripes_course: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A class folder with every layout and every kind of bad input."""
+    folder = tmp_path_factory.mktemp("class")
+    reference = (stripes_course / "reference" / "stripes.py").read_text()
+    stub = (stripes_course / "exercises" / "stripes.py").read_text()
+    wrong_augment = reference.replace("images[:, :, ::-1]", "images[:, ::-1, :]")
+
+    def student_folder(name: str, files: dict[str, str]) -> None:
+        (folder / name).mkdir()
+        for file, text in files.items():
+            (folder / name / file).write_text(text)
+
+    student_folder("alice", {"stripes.py": reference})
+    student_folder("bob", {"stripes.py": stub})
+    (folder / "carol_1234_5678_stripes.py").write_text(reference)  # an LMS download
+    with zipfile.ZipFile(folder / "dave.zip", "w") as archive:
+        archive.writestr("dave/stripes.py", wrong_augment)
+    (folder / "erin.zip").write_text("not a zip")
+    with zipfile.ZipFile(folder / "frank.zip", "w") as archive:
+        archive.writestr("../../escaped.py", reference)
+    student_folder("gina", {"notes.txt": "I will hand it in tomorrow"})
+    (folder / "hank_1_2_stripes.py").write_text(reference)
+    (folder / "hank_1_3_stripes.py").write_text(stub)
+    student_folder("ivan", {"stripes.ipynb": "{ this is not JSON"})
+    student_folder("kim", {"stripes.py": HOSTILE_EXIT})
+    student_folder("=cmd", {"stripes.py": reference})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def graded(classroom: Path, options: Options, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("out")
+    batch.run(classroom, out, options, workers=2, progress=False)
+    return out
+
+
+def rows(out: Path) -> dict[str, dict[str, str]]:
+    return {row["student"]: row for row in gradebook.read(out / "gradebook.csv")}
+
+
+def test_every_student_gets_a_row_with_a_status(graded):
+    found = rows(graded)
+    assert {name: (row["status"], row["total"]) for name, row in found.items()} == {
+        "alice": ("graded", "12"),
+        "bob": ("graded", "0"),
+        "carol": ("graded", "12"),
+        "dave": ("graded", "11"),
+        "erin": ("error", "0"),
+        "frank": ("error", "0"),
+        "gina": ("error", "0"),
+        "hank": ("error", "0"),
+        "ivan": ("graded", "0"),
+        "kim": ("graded", "0"),
+        "'=cmd": ("error", "0"),  # quoted, so that a spreadsheet shows it and runs nothing
+    }
+    assert "cannot be read" in found["erin"]["reason"]
+    assert "unsafe paths" in found["frank"]["reason"]
+    assert "no lab files" in found["gina"]["reason"]
+    assert "two files for stripes" in found["hank"]["reason"]
+    assert "not a safe file name" in found["'=cmd"]["reason"]
+    assert float(found["alice"]["seconds"]) > 0
+    assert not (graded.parent / "escaped.py").exists()
+
+
+def test_results_match_what_labkit_grade_writes(graded):
+    dave = json.loads((graded / "results" / "dave.json").read_text())
+    failed = [test["tags"][1] for test in dave["tests"] if test["status"] == "failed"]
+    assert failed == ["augment"]
+    ivan = json.loads((graded / "results" / "ivan.json").read_text())
+    assert "is not a readable notebook" in ivan["tests"][0]["output"]
+    kim = json.loads((graded / "results" / "kim.json").read_text())
+    assert "exited with status 3" in kim["tests"][0]["output"]
+    assert not (graded / "results" / "erin.json").exists()
+
+
+def test_feedback_pages_hold_the_plots(graded):
+    alice = (graded / "feedback" / "alice.html").read_text()
+    assert "The grader&#x27;s training run of your model" in alice
+    assert "Confusion matrix on the test set" in alice
+    assert alice.count('src="data:image/png;base64,') == 2
+    assert "12/12" in alice
+    bob = (graded / "feedback" / "bob.html").read_text()
+    assert "augment() is still a TODO" in bob and "data:image/png" not in bob
+
+
+def test_the_summary_shows_failed_checks_first(graded):
+    summary = (graded / "summary.html").read_text()
+    assert "11 submissions: 6 graded, 5 with errors." in summary
+    checks = summary.index("Checks, most failed first")
+    augment = summary.index("augment() mirrors", checks)
+    submission = summary.index("The module imports", checks)
+    assert augment < submission  # 2 of 6 pass augment, 3 of 6 the submission check
+    assert "unsafe paths" in summary[summary.index("Errored submissions") :]
+    assert 'src="data:image/png;base64,' in summary
+
+
+def test_a_rerun_grades_only_what_changed(graded, classroom, options, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(graded, out)
+    kept = (out / "state" / "alice.json").stat().st_mtime_ns
+    (out / "results" / "carol.json").unlink()  # as if interrupted before carol finished
+    batch.run(classroom, out, options, workers=1, progress=False)
+    assert (out / "state" / "alice.json").stat().st_mtime_ns == kept
+    assert (out / "results" / "carol.json").is_file()
+    assert rows(out) == rows(graded) | {"carol": rows(out)["carol"]}
+
+
+def test_an_interrupted_batch_keeps_what_finished(classroom, options, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    pages = []
+
+    def interrupt_after_one(*args):
+        if pages:
+            raise KeyboardInterrupt
+        pages.append(args[0])
+        return "<html></html>"
+
+    monkeypatch.setattr(feedback, "page", interrupt_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        batch.run(classroom, out, options, workers=1, progress=False)
+    finished = rows(out)
+    assert pages[0] in finished and finished[pages[0]]["status"] == "graded"
+    assert (out / "results" / f"{pages[0]}.json").is_file()
+
+
+def test_dask_grades_as_the_local_pool_does(classroom, options, graded, tmp_path):
+    small = tmp_path / "class"
+    small.mkdir()
+    for name in ("alice", "bob", "erin.zip"):
+        source = classroom / name
+        copy = shutil.copytree if source.is_dir() else shutil.copy
+        copy(source, small / name)
+    out = tmp_path / "out"
+    batch.run(small, out, options, workers=2, dask="local", progress=False)
+    for name, row in rows(out).items():
+        assert {**row, "seconds": ""} == {**rows(graded)[name], "seconds": ""}
+    for name in ("alice", "bob"):
+        mine = json.loads((out / "results" / f"{name}.json").read_text())
+        theirs = json.loads((graded / "results" / f"{name}.json").read_text())
+        assert {**mine, "execution_time": 0} == {**theirs, "execution_time": 0}
+        page = (out / "feedback" / f"{name}.html").read_text()
+        assert page == (graded / "feedback" / f"{name}.html").read_text()
+
+
+BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
+# Appended to a copy of a page: records each image's width once loaded (0 if it failed) and
+# every error the page raises, where --dump-dom shows them.
+PROBE = """<script>
+const errors = [];
+window.addEventListener("error", (event) => errors.push(String(event.message || event.type)), true);
+window.addEventListener("load", () => {
+  document.body.dataset.images = Array.from(document.images, (i) => i.naturalWidth).join(",");
+  document.body.dataset.errors = errors.join("|");
+});
+</script>"""
+
+
+def chromium(*args: str) -> subprocess.CompletedProcess[str]:
+    assert BROWSER is not None
+    options = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    return subprocess.run(
+        [BROWSER, *options, *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.mark.skipif(BROWSER is None, reason="needs Chromium (Debian's chromium package)")
+@pytest.mark.parametrize(("page", "images"), [("feedback/alice.html", 2), ("summary.html", 1)])
+def test_pages_render_in_a_browser(graded, page, images, tmp_path):
+    probe = tmp_path / "probe.html"
+    probe.write_text((graded / page).read_text().replace("</body>", PROBE + "</body>"))
+    dom = chromium("--enable-logging=stderr", "--dump-dom", probe.as_uri())
+    widths = re.search(r'data-images="([^"]*)"', dom.stdout)
+    assert widths is not None, dom.stderr[-2000:]
+    assert [int(width) > 100 for width in widths[1].split(",")] == [True] * images
+    assert 'data-errors=""' in dom.stdout
+    assert "CONSOLE" not in dom.stderr
+    screenshot = tmp_path / "page.png"
+    chromium("--window-size=1000,1400", f"--screenshot={screenshot}", (graded / page).as_uri())
+    with Image.open(screenshot) as picture:
+        assert ImageStat.Stat(picture.convert("L")).stddev[0] > 20  # not a blank page
