@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -208,3 +209,28 @@ def test_pages_render_in_a_browser(graded, page, images, tmp_path):
     chromium("--window-size=1000,1400", f"--screenshot={screenshot}", (graded / page).as_uri())
     with Image.open(screenshot) as picture:
         assert ImageStat.Stat(picture.convert("L")).stddev[0] > 20  # not a blank page
+
+
+def grade_batch(*args: object) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "labkit.cli", "grade-batch", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+def test_the_command_reports_the_batch(classroom, stripes_course, tmp_path):
+    small = tmp_path / "class"
+    small.mkdir()
+    shutil.copy(classroom / "erin.zip", small)
+    shutil.copytree(classroom / "gina", small / "gina")
+    out = tmp_path / "out"
+    finished = grade_batch(small, "--out", out, "--course", stripes_course)
+    assert finished.returncode == 0, finished.stderr
+    assert "2 submissions: 0 graded, 0 partial, 2 error." in finished.stdout
+    assert set(rows(out)) == {"erin", "gina"}
+
+
+def test_a_missing_class_folder_is_a_usage_error(stripes_course, tmp_path):
+    finished = grade_batch(
+        tmp_path / "nowhere", "--out", tmp_path / "out", "--course", stripes_course
+    )
+    assert finished.returncode == 2
+    assert "is not a folder of submissions" in finished.stderr
