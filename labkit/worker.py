@@ -14,6 +14,7 @@ Usage::
 from __future__ import annotations
 
 import json
+import multiprocessing.util
 import shutil
 import tempfile
 import time
@@ -62,6 +63,9 @@ def grade(task: Task) -> Done:
         if _WORKER is not None:
             _WORKER.close()
         _WORKER = Worker(task.options)
+        # A pool's worker process ends without atexit; its finalizers still run, and ending
+        # the fork server there lets its CPU time count for the process that started it.
+        multiprocessing.util.Finalize(_WORKER, _WORKER.close, exitpriority=10)
     return _WORKER.grade(task)
 
 
@@ -126,8 +130,9 @@ class Worker:
         return (errors[-1] if errors else f"grading stopped (pytest exit code {code})")[:500]
 
     def close(self) -> None:
-        self.server.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if self.folder.exists():
+            self.server.close()
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _read_artifacts(folder: Path) -> dict[str, bytes]:
