@@ -52,6 +52,20 @@ def grade_batch(session: nox.Session) -> None:
 
 
 @nox.session
+def release(session: nox.Session) -> None:
+    """Build dist/student/ and dist/student.zip: what students get, without solutions."""
+    session.install("-e", ".")
+    session.run("labkit", "release", *session.posargs, env=data_env())
+
+
+@nox.session
+def gradescope(session: nox.Session) -> None:
+    """Build dist/gradescope.zip: the autograder for Gradescope, hidden checks included."""
+    session.install("-e", ".")
+    session.run("labkit", "release", "--gradescope", *session.posargs, env=data_env())
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Print where grading time goes, per lab and for whole runs, against a bare TF import."""
     session.install("-e", ".")

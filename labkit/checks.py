@@ -266,6 +266,25 @@ def accuracy(result: TrainingResult, lab: Lab) -> str:
     return measured
 
 
+def holdout(result: TrainingResult, lab: Lab) -> str:
+    """Accuracy on test images no visible check uses reaches the lab's threshold too."""
+    if result.error:
+        raise _untrainable(result)
+    recipe = lab.training
+    if not result.holdout_size:
+        raise CheckFailed("The dataset has no test images beyond the test subset to check on.")
+    measured = (
+        f"accuracy {result.holdout_accuracy:.3f} on {result.holdout_size:,} more test images "
+        f"(needs {recipe.min_accuracy:.2f})"
+    )
+    if not result.holdout_accuracy >= recipe.min_accuracy:
+        raise CheckFailed(
+            f"{_capital(measured)}: the model does well only on the images the visible "
+            "checks use. Check that nothing in your code depends on those images."
+        )
+    return measured
+
+
 def _untrainable(result: TrainingResult) -> CheckFailed:
     return CheckFailed(
         f"The grader could not train your model: {result.error}",

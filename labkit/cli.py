@@ -7,6 +7,7 @@ Usage: ``labkit grade [--submission PATH] [--lab NAME] [--results FILE]``, ``lab
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import json
 import os
@@ -75,7 +76,9 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if isolation.notice(args.isolation):
             print(isolation.notice(args.isolation))
         titles = {name: lab.title for name, lab in course.labs.items()}
-        print(report.table(report.results_from_json(results), titles))
+        checks = report.results_from_json(results)
+        print(report.table(checks, titles, course.hidden_points))
+        _write_reports(args, checks, titles, course.hidden_points, results["execution_time"])
         if args.results:
             print(f"results written to {args.results}")
     if code == pytest.ExitCode.OK:
@@ -85,6 +88,30 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
         return EXIT_USAGE
     return int(code)
+
+
+def _write_reports(
+    args: argparse.Namespace,
+    checks: list[report.CheckResult],
+    titles: dict[str, str],
+    hidden_points: dict[str, float],
+    seconds: float,
+) -> None:
+    """The other readers' formats: JUnit, GitHub Classroom, a CI job's summary page."""
+    if args.junitxml:
+        args.junitxml.parent.mkdir(parents=True, exist_ok=True)
+        args.junitxml.write_text(report.junit_xml(checks, seconds), encoding="utf-8")
+    if args.classroom:
+        with args.classroom.open("a", encoding="utf-8") as outputs:
+            for lab, found in report.classroom_results(checks).items():
+                encoded = base64.b64encode(json.dumps(found).encode()).decode("ascii")
+                outputs.write(f"{lab}={encoded}\n")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as page:
+            page.write(
+                "## labkit scores\n\n" + report.markdown_table(checks, titles, hidden_points)
+            )
 
 
 def _pytest_args(args: argparse.Namespace, graders: Path) -> list[str]:
@@ -190,6 +217,21 @@ def grade_batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     return EXIT_PASSED
 
 
+def build_release(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Build the student release, or with --gradescope the Gradescope autograder."""
+    from labkit import release
+
+    course = _course(args, parser)
+    try:
+        if args.gradescope:
+            print(f"Gradescope autograder: {release.gradescope(course, args.out)}")
+        else:
+            print(f"student release: {release.student(course, args.out)}")
+    except release.ReleaseError as error:
+        parser.error(str(error))
+    return EXIT_PASSED
+
+
 def list_labs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Print the course's labs as the Markdown table the README shows."""
     print(labs_table(_course(args, parser)))
@@ -220,6 +262,15 @@ def _parser() -> argparse.ArgumentParser:
     grading.add_argument("--lab", action="append", default=[], help="grade only this lab")
     grading.add_argument("--results", type=Path, help="write Gradescope-format results JSON here")
     grading.add_argument("--course", type=Path, help=COURSE_HELP)
+    grading.add_argument(
+        "--junitxml", type=Path, metavar="FILE", help="also write JUnit XML, a testcase per check"
+    )
+    grading.add_argument(
+        "--classroom",
+        type=Path,
+        metavar="FILE",
+        help="append each lab's GitHub Classroom result to FILE (in a workflow: $GITHUB_OUTPUT)",
+    )
     grading.add_argument(
         "--time-limit",
         type=float,
@@ -282,6 +333,13 @@ def _parser() -> argparse.ArgumentParser:
         help="sandbox each lab's process: 'required' refuses to grade without it",
     )
     batch.set_defaults(run=grade_batch, parser=batch)
+    releasing = commands.add_parser("release", help="build the student release (no solutions)")
+    releasing.add_argument("--out", type=Path, default=Path("dist"), help="output folder")
+    releasing.add_argument(
+        "--gradescope", action="store_true", help="build the Gradescope autograder instead"
+    )
+    releasing.add_argument("--course", type=Path, help=COURSE_HELP)
+    releasing.set_defaults(run=build_release, parser=releasing, lab=[])
     listing = commands.add_parser("labs", help="print the course's labs as a Markdown table")
     listing.add_argument("--course", type=Path, help=COURSE_HELP)
     listing.set_defaults(run=list_labs, parser=listing, lab=[])

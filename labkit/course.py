@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import inspect
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from types import ModuleType
 from labkit.lab import Lab
 
 COURSE_ENV = "LABKIT_COURSE"
+HIDDEN_POINTS = "hidden_points.json"  # written into a student release's graders/
 GRADER_PREFIX = "test_"
 
 
@@ -43,6 +45,7 @@ class Check:
     category: str
     description: str
     points: float
+    hidden: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,10 +103,18 @@ class Course:
                     check = attribute.removeprefix("test_")
                     default = float(marks[0].kwargs.get("points", 1))
                     doc = (function.__doc__ or attribute).strip().splitlines()[0]
-                    found.append(
-                        Check(check, marks[0].args[0], doc, lab.points_for(check, default))
-                    )
+                    points = lab.points_for(check, default)
+                    hidden = bool(marks[0].kwargs.get("hidden", False))
+                    found.append(Check(check, marks[0].args[0], doc, points, hidden))
         return found
+
+    @property
+    def hidden_points(self) -> dict[str, float]:
+        """Points of hidden checks that a student release of the course left out, by lab."""
+        path = self.graders / HIDDEN_POINTS
+        if not path.is_file():
+            return {}
+        return {str(lab): float(points) for lab, points in json.loads(path.read_text()).items()}
 
     def lab(self, name: str) -> Lab:
         """The lab called ``name``; an unknown name raises CourseError naming the labs there are."""
@@ -127,10 +138,13 @@ def labs_table(course: Course) -> str:
             + f" {_shape(layer.output_shape)}"
             for layer in lab.layers
         )
-        points = sum(check.points for check in course.checks(name))
+        checks = course.checks(name)
+        points = sum(check.points for check in checks if not check.hidden)
+        hidden = sum(check.points for check in checks if check.hidden)
+        shown = f"{points:g} + {hidden:g} hidden" if hidden else f"{points:g}"
         lines.append(
             f"| `{name}` | {lab.dataset.name} | {layers} | {lab.total_params:,} | "
-            f"{', '.join(f'`{n}`' for n in lab.api_names)} | {points:g} |"
+            f"{', '.join(f'`{n}`' for n in lab.api_names)} | {shown} |"
         )
     return "\n".join(lines)
 

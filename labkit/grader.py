@@ -111,6 +111,11 @@ class ModelChecks:
         """Test accuracy after the grader's training run"""
         note(checks.accuracy(trained, lab))
 
+    @pytest.mark.check("accuracy", points=1, hidden=True)
+    def test_holdout_accuracy(self, trained: TrainingResult, lab: Lab, note: Any) -> None:
+        """Accuracy on test images kept back until the deadline"""
+        note(checks.holdout(trained, lab))
+
 
 class SamplePlotChecks:
     """Checks for CLASS_NAMES and plot_samples(): the 5x5 grid of labelled samples."""

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from labkit import artifacts, datasets, isolation, report, sandbox, submission, trainer
+from labkit.course import Course
 from labkit.failures import CheckFailed
 from labkit.lab import Lab
 from labkit.report import CheckResult
@@ -186,7 +187,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "check(category, points): a grading check, its category and its points"
+        "markers",
+        "check(category, points, hidden=False): a grading check, its category and points; a "
+        "hidden one is left out of the student release and shown after grades are published",
     )
     mode = config.getoption("isolation")
     if isolation.refusal(mode):
@@ -341,6 +344,7 @@ def pytest_runtest_makereport(
                 max_points=_points(item, marker),
                 passed=report_.passed,
                 message=message,
+                hidden=bool(marker.kwargs.get("hidden", False)),
             )
         )
     return report_
@@ -354,7 +358,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if isolation.notice(config.getoption("isolation")):
         terminalreporter.write_line(isolation.notice(config.getoption("isolation")))
     titles = {name: lab.title for name, lab in grading.labs.items()}
-    terminalreporter.write_line(report.table(grading.results, titles))
+    hidden = Course(grading.course).hidden_points if grading.course else {}
+    terminalreporter.write_line(report.table(grading.results, titles, hidden))
     results_file = config.getoption("results")
     if results_file:
         seconds = time.monotonic() - grading.started

@@ -27,16 +27,22 @@ class CheckResult:
     max_points: float
     passed: bool
     message: str = ""
+    hidden: bool = False  # shown to students only once grades are published
 
     @property
     def points(self) -> float:
         return self.max_points if self.passed else 0.0
 
 
-def table(results: Sequence[CheckResult], titles: Mapping[str, str] | None = None) -> str:
+def table(
+    results: Sequence[CheckResult],
+    titles: Mapping[str, str] | None = None,
+    hidden_points: Mapping[str, float] | None = None,
+) -> str:
     """The score table: a block per lab, a line per check, what to fix under each failure.
 
-    ``titles`` gives each lab's title, shown beside its name.
+    ``titles`` gives each lab's title, shown beside its name; ``hidden_points``, the points
+    of each lab's checks that this copy of the graders does not hold.
     """
     lines = []
     for lab_name in _labs_in_order(results):
@@ -45,18 +51,27 @@ def table(results: Sequence[CheckResult], titles: Mapping[str, str] | None = Non
         lines.append(_row(f"{lab_name}  {title}", _score(mine)))
         for result in mine:
             mark = "PASS" if result.passed else "FAIL"
+            hidden = " (hidden)" if result.hidden else ""
             lines.append(
                 _row(
-                    f"  {mark}  {result.category:<10}  {result.description}",
+                    f"  {mark}  {result.category:<10}  {result.description}{hidden}",
                     f"{_points(result.points)}/{_points(result.max_points)}",
                 )
             )
             if result.message:
                 lines.extend(_wrapped(result.message, indent=" " * 8))
+        if (hidden_points or {}).get(lab_name):
+            lines.append(hidden_line(hidden_points[lab_name]))
         lines.append("")
     lines.append(_row("Total", _score(results)))
     lines.append(verdict(results))
     return "\n".join(lines)
+
+
+def hidden_line(points: float) -> str:
+    """What a student's table says of the checks their copy of the graders does not hold."""
+    unit = "point" if points == 1 else "points"
+    return f"  hidden checks: {_points(points)} {unit}, graded after the deadline"
 
 
 def verdict(results: Sequence[CheckResult]) -> str:
@@ -78,18 +93,22 @@ def results_json(results: Sequence[CheckResult], seconds: float) -> dict[str, An
         "score": _total(results, "points"),
         "max_score": _total(results, "max_points"),
         "execution_time": round(seconds, 1),
-        "tests": [
-            {
-                "name": f"{result.lab}: {result.description}",
-                "score": result.points,
-                "max_score": result.max_points,
-                "status": "passed" if result.passed else "failed",
-                "output": result.message,
-                "tags": [result.lab, result.category],
-            }
-            for result in results
-        ],
+        "tests": [_test_json(result) for result in results],
     }
+
+
+def _test_json(result: CheckResult) -> dict[str, Any]:
+    test = {
+        "name": f"{result.lab}: {result.description}",
+        "score": result.points,
+        "max_score": result.max_points,
+        "status": "passed" if result.passed else "failed",
+        "output": result.message,
+        "tags": [result.lab, result.category],
+    }
+    if result.hidden:
+        test["visibility"] = "after_published"
+    return test
 
 
 def results_from_json(results: dict[str, Any]) -> list[CheckResult]:
@@ -102,6 +121,7 @@ def results_from_json(results: dict[str, Any]) -> list[CheckResult]:
             max_points=test["max_score"],
             passed=test["status"] == "passed",
             message=test["output"],
+            hidden=test.get("visibility") == "after_published",
         )
         for test in results["tests"]
     ]
@@ -169,3 +189,92 @@ def html_table(results: Sequence[CheckResult], titles: Mapping[str, str] | None 
         f'<tr><th colspan="3" style="text-align:left">Total</th><th>{_score(results)}</th></tr>'
     )
     return "<table>\n" + "\n".join(rows) + "\n</table>"
+
+
+def markdown_table(
+    results: Sequence[CheckResult],
+    titles: Mapping[str, str] | None = None,
+    hidden_points: Mapping[str, float] | None = None,
+) -> str:
+    """The score table in Markdown, for a CI job's summary page."""
+    lines = ["| lab | check | result | points | what to fix |", "|---|---|---|---|---|"]
+    for lab_name in _labs_in_order(results):
+        mine = [result for result in results if result.lab == lab_name]
+        title = (titles or {}).get(lab_name, "")
+        lines.append(f"| **{_cell(lab_name)}** | {_cell(title)} | | **{_score(mine)}** | |")
+        for result in mine:
+            mark = "pass" if result.passed else "**FAIL**"
+            points = f"{_points(result.points)}/{_points(result.max_points)}"
+            description = result.description + (" (hidden)" if result.hidden else "")
+            lines.append(
+                f"| | {_cell(description)} | {mark} | {points} | {_cell(result.message)} |"
+            )
+        if (hidden_points or {}).get(lab_name):
+            lines.append(f"| | {_cell(hidden_line(hidden_points[lab_name]).strip())} | | | |")
+    lines.append(f"| **Total** | | | **{_score(results)}** | |")
+    return "\n".join(lines) + "\n\n" + verdict(results) + "\n"
+
+
+def _cell(text: str) -> str:
+    from html import escape
+
+    return escape(text).replace("|", "&#124;").replace("\n", "<br>")
+
+
+def junit_xml(results: Sequence[CheckResult], seconds: float) -> str:
+    """One JUnit testcase per check: points and category as properties, the hint on failure."""
+    from xml.etree import ElementTree
+
+    failures = sum(not result.passed for result in results)
+    suites = ElementTree.Element("testsuites", tests=str(len(results)), failures=str(failures))
+    suite = ElementTree.SubElement(
+        suites,
+        "testsuite",
+        name="labkit",
+        tests=str(len(results)),
+        failures=str(failures),
+        errors="0",
+        time=f"{seconds:.1f}",
+    )
+    for result in results:
+        case = ElementTree.SubElement(
+            suite, "testcase", classname=result.lab, name=result.description, time="0"
+        )
+        properties = ElementTree.SubElement(case, "properties")
+        for name, value in (
+            ("category", result.category),
+            ("points", _points(result.points)),
+            ("max_points", _points(result.max_points)),
+            ("hidden", str(result.hidden).lower()),
+        ):
+            ElementTree.SubElement(properties, "property", name=name, value=value)
+        if not result.passed:
+            failure = ElementTree.SubElement(case, "failure", message=result.message)
+            failure.text = result.message
+        elif result.message:
+            ElementTree.SubElement(case, "system-out").text = result.message
+    ElementTree.indent(suites)
+    return ElementTree.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def classroom_results(results: Sequence[CheckResult]) -> dict[str, dict[str, Any]]:
+    """Each lab's results in the format of GitHub Classroom's autograding reporter."""
+    by_lab = {}
+    for lab_name in _labs_in_order(results):
+        mine = [result for result in results if result.lab == lab_name]
+        by_lab[lab_name] = {
+            "version": 1,
+            "status": "pass" if all(result.passed for result in mine) else "fail",
+            "max_score": _total(mine, "max_points"),
+            "tests": [
+                {
+                    "name": f"{result.category}: {result.description}",
+                    "status": "pass" if result.passed else "fail",
+                    "message": result.message,
+                    "score": result.points,
+                    "max_score": result.max_points,
+                }
+                for result in mine
+            ],
+        }
+    return by_lab

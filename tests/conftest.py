@@ -73,7 +73,7 @@ def stripes_course(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of tests/course, the one-lab course, with the dataset file its grader declares."""
     root = tmp_path_factory.mktemp("course")
     shutil.copytree(Path(__file__).resolve().parent / "course", root, dirs_exist_ok=True)
-    (x_train, y_train), (x_test, y_test) = stripes(1000, seed=0), stripes(300, seed=1)
+    (x_train, y_train), (x_test, y_test) = stripes(1000, seed=0), stripes(600, seed=1)
     (root / "data").mkdir()
     arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
     np.savez(root / "data" / "stripes.npz", **arrays)

@@ -11,7 +11,7 @@ from labkit.lab import CATEGORIES
 def test_reference_scores_full_marks(grade):
     graded = grade(REFERENCE)
     graded.run.assert_outcomes(passed=35)
-    assert graded.results["score"] == graded.results["max_score"] == 45
+    assert graded.results["score"] == graded.results["max_score"] == 49
     for name in COURSE.labs:
         assert graded.failed(name) == set()
     assert "labkit scores" in graded.run.stdout.str()
@@ -33,7 +33,7 @@ def test_results_file_has_gradescope_fields(grade):
 def test_untouched_stubs_score_zero_with_their_todos(grade):
     graded = grade(EXERCISES)
     assert graded.results["score"] == 0
-    assert graded.results["max_score"] == 45
+    assert graded.results["max_score"] == 49
     for name in COURSE.labs:
         submission = graded.output(name, "submission")
         for function in COURSE.lab(name).functions:

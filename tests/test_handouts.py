@@ -19,11 +19,11 @@ LABS = list(COURSE.labs)
 # A C++ log line ("E0000 00:00:1795659040.99 3110 node_def_util.cc:682] ...") or absl's
 # notice that it logs before it is set up.
 TENSORFLOW_LOG = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog", re.MULTILINE)
-MAX_POINTS = {
-    "cv1_mnist_intro": 10,
-    "cv2_fashion_mnist_intro": 12,
-    "cv3_mnist_cnn": 10,
-    "cv4_cifar_cnn": 13,
+MAX_POINTS = {  # the instructor's copy: hidden checks included
+    "cv1_mnist_intro": 11,
+    "cv2_fashion_mnist_intro": 13,
+    "cv3_mnist_cnn": 11,
+    "cv4_cifar_cnn": 14,
 }
 
 

@@ -47,7 +47,7 @@ def by_category(results: dict) -> dict[str, dict]:
 def test_reference_scores_full_marks(course, tmp_path):
     code, results = grade(course, course / "reference", tmp_path / "results.json")
     assert code == 0
-    assert results["score"] == results["max_score"] == 12
+    assert results["score"] == results["max_score"] == 13
     checks = by_category(results)
     assert checks["augment"]["name"] == "stripes: augment() mirrors each image left to right"
     assert checks["augment"]["status"] == "passed"
@@ -58,7 +58,7 @@ def test_reference_scores_full_marks(course, tmp_path):
 def test_stub_scores_zero_and_names_every_todo(course, tmp_path):
     code, results = grade(course, course / "exercises", tmp_path / "results.json")
     assert code == 1
-    assert results["score"] == 0 and results["max_score"] == 12
+    assert results["score"] == 0 and results["max_score"] == 13
     checks = by_category(results)
     for function in ("preprocess()", "build_model()", "compile_model()", "augment()"):
         assert f"{function} is still a TODO" in checks["submission"]["output"]

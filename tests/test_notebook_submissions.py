@@ -105,7 +105,7 @@ def test_filled_in_notebooks_score_full_marks(grade, tmp_path):
         # One lab loses its tags, as happens when a notebook is copied between tools.
         write(folder, filled_in(lab, keep_tags=lab != "cv3_mnist_cnn"), lab)
     graded = grade(folder)
-    assert graded.results["score"] == graded.results["max_score"] == 45, [
+    assert graded.results["score"] == graded.results["max_score"] == 49, [
         (t["name"], t["output"]) for t in graded.results["tests"] if t["status"] == "failed"
     ]
 
