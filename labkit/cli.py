@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import importlib.util
 import json
 import os
 import sys
@@ -200,6 +201,11 @@ def grade_batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         parser.error(f"{args.submissions} is not a folder of submissions")
     if isolation.refusal(args.isolation):
         parser.error(isolation.refusal(args.isolation))
+    if args.dask and importlib.util.find_spec("distributed") is None:
+        parser.error(
+            "--dask needs Dask's distributed package: pip install 'labkit[batch]' "
+            "(nox -s grade_batch installs it)"
+        )
     options = Options(
         course.root, args.isolation, args.time_limit, args.memory_limit, tuple(args.lab)
     )

@@ -5,7 +5,7 @@ A class folder holds one entry per student, in any of three layouts:
 - a folder of lab modules and/or notebooks: the student id is the folder's name;
 - a ``.zip`` of such a folder: the id is the zip's name without ``.zip``;
 - loose files named the way learning-management systems download them, the student's id
-  first and the lab's file name last (``smithj_12345_67890_cv3_mnist_cnn.ipynb``): the id
+  first and the lab's file name last (``smithj_12345_67890_my_lab.ipynb``): the id
   is the text before the first underscore.
 
 A submission is read into memory as ``{file name: bytes}``: only lab modules, notebooks and

@@ -182,6 +182,7 @@ def html_table(results: Sequence[CheckResult], titles: Mapping[str, str] | None 
             rows.append(
                 f'<tr><td style="color:{colour}">{mark}</td><td>{escape(result.category)}</td>'
                 f'<td style="text-align:left">{escape(result.description)}'
+                + (" (hidden)" if result.hidden else "")
                 + (f"<br><small>{message}</small>" if message else "")
                 + f"</td><td>{_points(result.points)}/{_points(result.max_points)}</td></tr>"
             )

@@ -70,6 +70,7 @@ def check_your_work(lab_name: str, namespace: dict[str, Any]) -> None:
             for result in report.results_from_json(results)
         ],
         {lab.name: lab.title},
+        course.hidden_points,
     )
 
 
@@ -109,9 +110,13 @@ def _functions_source(lab: Lab, namespace: dict[str, Any], stubs: Path) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def _show(results: list[report.CheckResult], titles: dict[str, str]) -> None:
+def _show(
+    results: list[report.CheckResult],
+    titles: dict[str, str],
+    hidden_points: dict[str, float] | None = None,
+) -> None:
     """The score table: as HTML in a Jupyter kernel, as text anywhere else."""
-    text = report.table(results, titles)
+    text = report.table(results, titles, hidden_points)
     try:
         from IPython import get_ipython
         from IPython.display import display

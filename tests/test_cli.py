@@ -54,10 +54,10 @@ def test_all_passing_exits_0_and_writes_results(tmp_path):
     )
     assert finished.returncode == 0, finished.stdout[-3000:]
     assert "Total" in finished.stdout
-    assert json.loads(results.read_text())["score"] == 10
+    assert json.loads(results.read_text())["score"] == 11
     # The student sees the table and nothing of pytest's or TensorFlow's own output.
     assert finished.stdout.splitlines()[-2:] == [
-        "All 8 checks passed.",
+        "All 9 checks passed.",
         f"results written to {results}",
     ]
     assert finished.stderr == ""
@@ -80,7 +80,7 @@ def test_without_a_sandbox_grading_works_and_says_so_once():
     finished = labkit("--submission", str(REFERENCE / "cv1_mnist_intro.py"), **NO_SANDBOX)
     assert finished.returncode == 0, finished.stdout[-3000:]
     assert finished.stdout.count("isolation: unavailable on this platform") == 1
-    assert finished.stdout.splitlines()[-1] == "All 8 checks passed."
+    assert finished.stdout.splitlines()[-1] == "All 9 checks passed."
 
 
 def test_isolation_required_refuses_without_a_sandbox():

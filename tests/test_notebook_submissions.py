@@ -139,7 +139,7 @@ def test_malformed_notebook_costs_only_its_lab(grade, tmp_path):
     (folder / "cv3_mnist_cnn.py").write_text((REFERENCE / "cv3_mnist_cnn.py").read_text())
     graded = grade(folder, "--lab", "cv1_mnist_intro", "--lab", "cv3_mnist_cnn")
     assert "not a readable notebook" in graded.output("cv1_mnist_intro", "structure")
-    assert graded.score("cv3_mnist_cnn") == (10, 10)
+    assert graded.score("cv3_mnist_cnn") == (11, 11)
 
 
 def test_renamed_notebook_is_found_by_its_metadata(tmp_path):
@@ -164,7 +164,7 @@ def test_graded_code_gets_what_other_cells_define_and_messages_name_cells(grade,
     assert "os._exit" not in module and "model.fit" not in module and "print(" not in module
 
     graded = grade(folder, "--lab", "cv3_mnist_cnn", "--lab", "cv1_mnist_intro")
-    assert graded.score("cv3_mnist_cnn") == (10, 10), graded.checks("cv3_mnist_cnn")
+    assert graded.score("cv3_mnist_cnn") == (11, 11), graded.checks("cv3_mnist_cnn")
     assert not marker.exists()
 
     messages = "\n".join(check["output"] for check in graded.checks("cv1_mnist_intro"))
