@@ -255,6 +255,29 @@ def _course(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Course
     return course
 
 
+def _add_limits(parser: argparse.ArgumentParser) -> None:
+    """The options that bound each lab's process: time, memory and the sandbox."""
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=sandbox.Limits.seconds,
+        help="seconds per lab's submission process",
+    )
+    parser.add_argument(
+        "--memory-limit",
+        type=float,
+        default=sandbox.Limits.memory_bytes / 2**30,
+        help="GiB per lab's submission process",
+    )
+    parser.add_argument(
+        "--isolation",
+        choices=isolation.MODES,
+        default="auto",
+        help="sandbox each lab's process: 'auto' where the platform allows, 'required' to "
+        "refuse to grade without it (for batch, CI and autograder runs), or 'off'",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description="Autograded Keras labs.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -277,25 +300,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="append each lab's GitHub Classroom result to FILE (in a workflow: $GITHUB_OUTPUT)",
     )
-    grading.add_argument(
-        "--time-limit",
-        type=float,
-        default=sandbox.Limits.seconds,
-        help="seconds per lab's submission process",
-    )
-    grading.add_argument(
-        "--memory-limit",
-        type=float,
-        default=sandbox.Limits.memory_bytes / 2**30,
-        help="GiB per lab's submission process",
-    )
-    grading.add_argument(
-        "--isolation",
-        choices=isolation.MODES,
-        default="auto",
-        help="sandbox each lab's process: 'auto' where the platform allows, 'required' to "
-        "refuse to grade without it (for batch, CI and autograder runs), or 'off'",
-    )
+    _add_limits(grading)
     grading.add_argument(
         "--verbose",
         action="store_true",
@@ -323,21 +328,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("--lab", action="append", default=[], help="grade only this lab")
     batch.add_argument("--course", type=Path, help=COURSE_HELP)
-    batch.add_argument(
-        "--time-limit", type=float, default=sandbox.Limits.seconds, help="seconds per lab"
-    )
-    batch.add_argument(
-        "--memory-limit",
-        type=float,
-        default=sandbox.Limits.memory_bytes / 2**30,
-        help="GiB per lab",
-    )
-    batch.add_argument(
-        "--isolation",
-        choices=isolation.MODES,
-        default="auto",
-        help="sandbox each lab's process: 'required' refuses to grade without it",
-    )
+    _add_limits(batch)
     batch.set_defaults(run=grade_batch, parser=batch)
     releasing = commands.add_parser("release", help="build the student release (no solutions)")
     releasing.add_argument("--out", type=Path, default=Path("dist"), help="output folder")
