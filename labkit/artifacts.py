@@ -10,8 +10,6 @@ Usage: ``artifacts.save_training(folder, result); artifacts.load(folder)``
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ MAX_PICTURE_SIDE = 4000  # pixels; a lab's figure at 72 dpi is well under 1,000
 
 def save_training(folder: Path, result: TrainingResult) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / TRAINING).write_text(json.dumps(dataclasses.asdict(result)), encoding="utf-8")
+    (folder / TRAINING).write_text(result.to_json(), encoding="utf-8")
 
 
 def save_pictures(folder: Path, lab: Lab, harvested: Path) -> None:
@@ -50,11 +48,9 @@ def save_pictures(folder: Path, lab: Lab, harvested: Path) -> None:
 
 def load(folder: Path) -> dict[str, Any]:
     """What ``folder`` holds: ``training`` (a TrainingResult or None), ``pictures`` by name."""
-    training = None
     path = folder / TRAINING
-    if path.is_file():
-        found = json.loads(path.read_text(encoding="utf-8"))
-        names = {item.name for item in dataclasses.fields(TrainingResult)}
-        training = TrainingResult(**{key: value for key, value in found.items() if key in names})
+    training = (
+        TrainingResult.from_json(path.read_text(encoding="utf-8")) if path.is_file() else None
+    )
     pictures = {picture.stem: picture for picture in sorted(folder.glob("*.png"))}
     return {"training": training, "pictures": pictures}

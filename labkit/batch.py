@@ -15,6 +15,7 @@ Usage: ``labkit grade-batch SUBMISSIONS --out DIR [--workers N] [--force] [--das
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -25,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from labkit import feedback, gradebook, intake
+from labkit import feedback, gradebook, intake, report
 from labkit.course import Course
 from labkit.worker import Done, Options, Task, grade
 
@@ -62,7 +63,7 @@ def run(
     version = grader_version(course)
     entries = intake.collect(submissions, labs)
     rows: dict[str, Row] = {}
-    pending: list[tuple[intake.Entry, str]] = []
+    pending: dict[str, tuple[intake.Entry, str]] = {}  # by student: entry, content hash
     for entry in entries:
         if entry.problem:
             rows[entry.student] = Row(entry.student, {}, 0.0, 0.0, "error", entry.problem, 0.0)
@@ -72,10 +73,10 @@ def run(
         if kept is not None:
             rows[entry.student] = kept
         else:
-            pending.append((entry, digest))
+            pending[entry.student] = (entry, digest)
     try:
-        for done in _graded(pending, options, workers, dask, progress):
-            entry, digest = next(item for item in pending if item[0].student == done.student)
+        for done in _graded(list(pending.values()), options, workers, dask, progress):
+            entry, digest = pending[done.student]
             rows[done.student] = _record(out, course, labs, entry, digest, done)
     finally:
         ordered = [rows[entry.student] for entry in entries if entry.student in rows]
@@ -171,39 +172,32 @@ def _outcome(future: Any, task: Task) -> Done:
         return Done(task.student, None, problem=f"the worker failed: {type(error).__name__}")
 
 
-class _progress_bar:
-    """rich's progress bar with counts and the time left; nothing when ``shown`` is false."""
+@contextlib.contextmanager
+def _progress_bar(total: int, shown: bool) -> Iterator[Callable[[], None]]:
+    """rich's progress bar with counts and the time left; yields what advances it by one."""
+    if not shown:
+        yield lambda: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    def __init__(self, total: int, shown: bool) -> None:
-        self.total, self.shown = total, shown
-
-    def __enter__(self) -> Callable[[], None]:
-        if not self.shown:
-            return lambda: None
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.bar = Progress(
-            TextColumn("grading"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-        )
-        self.bar.start()
-        task = self.bar.add_task("grading", total=self.total)
-        return lambda: self.bar.advance(task)
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.shown:
-            self.bar.stop()
+    bar = Progress(
+        TextColumn("grading"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    )
+    task = bar.add_task("grading", total=total)
+    with bar:
+        yield lambda: bar.advance(task)
 
 
 def _record(
@@ -218,11 +212,11 @@ def _record(
     if done.results is None:
         row = Row(done.student, {}, 0.0, 0.0, "error", done.problem, done.seconds)
     else:
-        _write_json(out / "results" / f"{done.student}.json", done.results)
+        report.write_json(out / "results" / f"{done.student}.json", done.results)
         row = _row(done, labs, entry.notes)
         page = feedback.page(done.student, done.results, artifacts, course)
         (out / "feedback" / f"{done.student}.html").write_text(page, encoding="utf-8")
-    _write_json(out / "state" / f"{done.student}.json", {"hash": digest, "row": asdict(row)})
+    report.write_json(out / "state" / f"{done.student}.json", {"hash": digest, "row": asdict(row)})
     return row
 
 
@@ -230,14 +224,12 @@ def _row(done: Done, labs: list[str], notes: Sequence[str]) -> Row:
     assert done.results is not None
     tests = done.results["tests"]
     scores = {lab: sum(t["score"] for t in tests if t["tags"][0] == lab) for lab in labs}
-    missing = [
-        lab
-        for lab in labs
-        if any(
-            t["tags"] == [lab, "submission"] and t["output"].startswith("not submitted")
-            for t in tests
-        )
-    ]
+    unsubmitted = {
+        t["tags"][0]
+        for t in tests
+        if t["tags"][1] == "submission" and t["output"].startswith("not submitted")
+    }
+    missing = [lab for lab in labs if lab in unsubmitted]
     reasons = [f"not submitted: {', '.join(missing)}"] if missing else []
     status = "partial" if missing else "graded"
     return Row(
@@ -249,9 +241,3 @@ def _row(done: Done, labs: list[str], notes: Sequence[str]) -> Row:
         "; ".join([*reasons, *notes]),
         done.seconds,
     )
-
-
-def _write_json(path: Path, data: Any) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)

@@ -25,6 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from labkit.lab import Lab
 
@@ -100,12 +101,7 @@ class Course:
             for attribute, function in inspect.getmembers(cls, inspect.isfunction):
                 marks = [m for m in getattr(function, "pytestmark", []) if m.name == "check"]
                 if attribute.startswith("test_") and marks:
-                    check = attribute.removeprefix("test_")
-                    default = float(marks[0].kwargs.get("points", 1))
-                    doc = (function.__doc__ or attribute).strip().splitlines()[0]
-                    points = lab.points_for(check, default)
-                    hidden = bool(marks[0].kwargs.get("hidden", False))
-                    found.append(Check(check, marks[0].args[0], doc, points, hidden))
+                    found.append(check_of(lab, attribute, function, marks[0]))
         return found
 
     @property
@@ -124,6 +120,15 @@ class Course:
             raise CourseError(
                 f"unknown lab {name!r}: choose one of {', '.join(self.labs)}"
             ) from None
+
+
+def check_of(lab: Lab, test_name: str, function: Any, mark: Any) -> Check:
+    """The check a grader's test is, from its ``check`` mark and its docstring's first line."""
+    check = test_name.split("[", 1)[0].removeprefix("test_")
+    description = (getattr(function, "__doc__", None) or test_name).strip().splitlines()[0]
+    default = float(mark.kwargs.get("points", 1))
+    hidden = bool(mark.kwargs.get("hidden", False))
+    return Check(check, mark.args[0], description, lab.points_for(check, default), hidden)
 
 
 def labs_table(course: Course) -> str:

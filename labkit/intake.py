@@ -26,8 +26,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SUFFIXES = (".py", ".ipynb")
-MAX_FILE_BYTES = 5 * 2**20  # as the grader's own cap on a lab module or notebook
+from labkit.sandbox import MAX_MODULE_BYTES, MAX_NOTEBOOK_BYTES
+from labkit.submission import SUFFIXES
+
+# The grader's own caps: a larger module or notebook would not be graded anyway.
+MAX_FILE_BYTES = max(MAX_MODULE_BYTES, MAX_NOTEBOOK_BYTES)
 MAX_FILES = 100
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from labkit import artifacts, datasets, isolation, report, sandbox, submission, trainer
-from labkit.course import Course
+from labkit.course import Course, check_of
 from labkit.failures import CheckFailed
 from labkit.lab import Lab
 from labkit.report import CheckResult
@@ -217,7 +217,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     grading = config.stash[session_key]
     for item in items:
-        lab = _declared(item)
+        lab = _declared(getattr(item, "module", None))
         if lab is not None:
             grading.labs.setdefault(lab.name, lab)
             grading.course = grading.course or Path(str(item.path)).parent.parent
@@ -287,8 +287,8 @@ def _try_local(dataset: datasets.Dataset) -> None:
 @pytest.fixture(scope="module")
 def lab(request: pytest.FixtureRequest) -> Lab:
     """The lab that the requesting grader module declares."""
-    declared = getattr(request.module, "LAB", None)
-    if not isinstance(declared, Lab):
+    declared = _declared(request.module)
+    if declared is None:
         raise pytest.UsageError(f"{request.node.nodeid} needs LAB = Lab(...) in its module")
     return declared
 
@@ -322,9 +322,10 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report_ = yield
     marker = item.get_closest_marker("check")
-    lab_name = _lab_of(item)
-    if marker is None or lab_name is None:
+    lab = _declared(getattr(item, "module", None))
+    if marker is None or lab is None:
         return report_
+    lab_name = lab.name
     if report_.when == "call" or (report_.when == "setup" and not report_.passed):
         error = call.excinfo.value if call.excinfo else None
         if isinstance(error, CheckFailed):
@@ -336,15 +337,16 @@ def pytest_runtest_makereport(
             )
         else:
             message = item.stash.get(note_key, "")
+        check = check_of(lab, item.name, getattr(item, "obj", None), marker)
         item.config.stash[session_key].results.append(
             CheckResult(
                 lab=lab_name,
-                category=marker.args[0],
-                description=_description(item),
-                max_points=_points(item, marker),
+                category=check.category,
+                description=check.description,
+                max_points=check.points,
                 passed=report_.passed,
                 message=message,
-                hidden=bool(marker.kwargs.get("hidden", False)),
+                hidden=check.hidden,
             )
         )
     return report_
@@ -367,26 +369,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(f"results written to {results_file}")
 
 
-def _declared(item: pytest.Item) -> Lab | None:
-    """The lab an item's grader module declares, if it declares one."""
-    module = getattr(item, "module", None)
+def _declared(module: Any) -> Lab | None:
+    """The lab a grader module declares, if it declares one."""
     lab = getattr(module, "LAB", None)
     return lab if isinstance(lab, Lab) else None
 
 
 def _lab_of(item: pytest.Item) -> str | None:
-    lab = _declared(item)
+    lab = _declared(getattr(item, "module", None))
     return lab.name if lab is not None else None
-
-
-def _points(item: pytest.Item, marker: pytest.Mark) -> float:
-    """The check's points: the lab's own value for it, else the check's default."""
-    lab = _declared(item)
-    default = float(marker.kwargs.get("points", 1))
-    name = getattr(item, "originalname", item.name).removeprefix("test_")
-    return lab.points_for(name, default) if lab is not None else default
-
-
-def _description(item: pytest.Item) -> str:
-    doc = getattr(getattr(item, "obj", None), "__doc__", None) or item.name
-    return doc.strip().splitlines()[0]

@@ -130,8 +130,13 @@ def results_from_json(results: dict[str, Any]) -> list[CheckResult]:
 def write_results(path: Path, results: Sequence[CheckResult], seconds: float) -> None:
     """Write the results file whole or not at all: a reader never sees half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, results_json(results, seconds))
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` whole or not at all, replacing what was there."""
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(results_json(results, seconds), indent=2) + "\n", "utf-8")
+    partial.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
     os.replace(partial, path)
 
 

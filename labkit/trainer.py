@@ -14,8 +14,6 @@ Usage::
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -81,16 +79,14 @@ def train_in_child(request: dict[str, Any]) -> None:
     """The child's side: train and write the result; called in a fresh fork of the server."""
     training.make_deterministic()
     result = training.train(Path(request["compiled"]), Lab.from_json(request["lab"]), verbose=0)
-    Path(request["result"]).write_text(json.dumps(dataclasses.asdict(result)), encoding="utf-8")
+    Path(request["result"]).write_text(result.to_json(), encoding="utf-8")
 
 
 def _read(path: Path, code: int | None, memory_bytes: int) -> TrainingResult:
     try:
         if path.stat().st_size > MAX_RESULT_BYTES:
             raise ValueError("too large")
-        found = json.loads(path.read_text(encoding="utf-8"))
-        names = {item.name for item in dataclasses.fields(TrainingResult)}
-        return TrainingResult(**{key: found[key] for key in names if key in found})
+        return TrainingResult.from_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, TypeError):
         pass
     if code is not None and code < 0 and forkserver.signal_name(-code) == "SIGXCPU":

@@ -5,6 +5,8 @@ Usage: ``result = training.train(compiled_path, lab)``
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import time
 import warnings
@@ -38,6 +40,16 @@ class TrainingResult:
     # On the next test_size test images, which no visible check uses: for hidden checks.
     holdout_accuracy: float = math.nan
     holdout_size: int = 0
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainingResult:
+        """The result ``to_json`` wrote; fields it does not know are left out."""
+        found = json.loads(text)
+        names = {item.name for item in dataclasses.fields(cls)}
+        return cls(**{key: found[key] for key in names if key in found})
 
 
 def make_deterministic() -> None:

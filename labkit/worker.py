@@ -73,7 +73,7 @@ class Worker:
     """One process's fork server and TensorFlow, kept warm across submissions."""
 
     def __init__(self, options: Options) -> None:
-        from labkit import isolation, training
+        from labkit import training
         from labkit.course import Course
         from labkit.quiet import quiet_tensorflow
 
@@ -81,8 +81,8 @@ class Worker:
         self.options = options
         self.course = Course(options.course)
         self.folder = Path(tempfile.mkdtemp(prefix="labkit-worker-"))
-        data = [path for lab in self.course.labs.values() for path in lab.dataset.files()]
-        self.server = isolation.Server(self.folder / "server", options.isolation, readable=data)
+        data = [lab.dataset for lab in self.course.labs.values()]
+        self.server = sandbox.start_server(self.folder / "server", options.isolation, data)
         training.make_deterministic()
 
     def grade(self, task: Task) -> Done:
