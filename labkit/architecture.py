@@ -342,6 +342,19 @@ class _Tally:
         )
 
 
+def work_ratio(path: Path, lab: Lab) -> float:
+    """The computation of the saved model at ``path``, as a multiple of the lab's own model's.
+
+    Infinite when its config cannot be walked; call it on a model the screen admitted.
+    """
+    tally = _Tally(lab)
+    try:
+        _walk_model(read_config(path), None, tally)
+    except Exception:  # any config the walk cannot follow counts as unbounded
+        return math.inf
+    return tally.multiply_adds / max(1, lab_multiply_adds(lab))
+
+
 def lab_multiply_adds(lab: Lab) -> int:
     """Multiply-adds of one forward pass through the lab's own model, from its table."""
     total = 0

@@ -30,6 +30,7 @@ from pathlib import Path
 from labkit import architecture, forkserver, isolation, sandbox, training
 from labkit.course import Course, CourseError
 from labkit.lab import Lab
+from labkit.limits import Limits
 from labkit.quiet import quiet_tensorflow
 
 MATMUL_SIZE = 1024
@@ -97,7 +98,7 @@ def _per_lab(chosen: Sequence[Lab], peak_gflops: float, reference: Path) -> str:
         for lab in chosen:
             started = time.perf_counter()
             harvest = sandbox.run(
-                lab, reference / f"{lab.name}.py", Path(workdir), sandbox.Limits(), server
+                lab, reference / f"{lab.name}.py", Path(workdir), Limits(), server
             )
             harvest_seconds = time.perf_counter() - started
             started = time.perf_counter()
@@ -145,7 +146,7 @@ def _harvest_seconds(
                 for lab in chosen:
                     started = time.perf_counter()
                     module = reference / f"{lab.name}.py"
-                    sandbox.run(lab, module, Path(workdir), sandbox.Limits(), server)
+                    sandbox.run(lab, module, Path(workdir), Limits(), server)
                     runs.setdefault(lab.name, []).append(time.perf_counter() - started)
     return {name: statistics.median(seconds) for name, seconds in runs.items()}
 

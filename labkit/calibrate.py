@@ -26,6 +26,7 @@ from typing import Any
 from labkit import isolation, sandbox, training
 from labkit.course import Course, CourseError
 from labkit.lab import Lab
+from labkit.limits import Limits
 from labkit.quiet import quiet_tensorflow
 
 MARGIN = 0.05  # the worst reference seed must stay this far above the threshold
@@ -110,7 +111,7 @@ def _accuracies(
     lab: Lab, module: Path, seeds: range, server: isolation.Server
 ) -> tuple[float, ...]:
     with tempfile.TemporaryDirectory(prefix="labkit-harvest-", dir=server.workdir) as workdir:
-        harvest = sandbox.run(lab, module, Path(workdir), sandbox.Limits(), server)
+        harvest = sandbox.run(lab, module, Path(workdir), Limits(), server)
         compiled = harvest.folder / lab.function("compile_model").filename
         if not compiled.is_file():
             return tuple(math.nan for _ in seeds)

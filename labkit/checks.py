@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from labkit.architecture import RAW_ACCURACY, CompileSettings, FoundLayer
-from labkit.failures import Cause, CheckFailed
+from labkit.failures import Cause, CheckFailed, GraderFault
 from labkit.lab import OUTPUT, Lab
 
 if TYPE_CHECKING:
@@ -226,8 +226,7 @@ def compiled(settings: CompileSettings | None, found: Sequence[FoundLayer]) -> N
 
 def training(result: TrainingResult, lab: Lab) -> str:
     """The loss stays finite and ends clearly below chance level while the grader trains."""
-    if result.error:
-        raise _untrainable(result)
+    _require_trained(result)
     losses = [result.initial_loss, *result.losses]
     if not all(math.isfinite(loss) for loss in losses):
         raise CheckFailed(
@@ -251,8 +250,7 @@ def training(result: TrainingResult, lab: Lab) -> str:
 
 def accuracy(result: TrainingResult, lab: Lab) -> str:
     """Test accuracy after the grader's fixed training run reaches the lab's threshold."""
-    if result.error:
-        raise _untrainable(result)
+    _require_trained(result)
     recipe = lab.training
     measured = (
         f"test accuracy {result.accuracy:.3f} after {recipe.epochs} epochs on "
@@ -268,8 +266,7 @@ def accuracy(result: TrainingResult, lab: Lab) -> str:
 
 def holdout(result: TrainingResult, lab: Lab) -> str:
     """Accuracy on test images no visible check uses reaches the lab's threshold too."""
-    if result.error:
-        raise _untrainable(result)
+    _require_trained(result)
     recipe = lab.training
     if not result.holdout_size:
         raise CheckFailed("The dataset has no test images beyond the test subset to check on.")
@@ -285,11 +282,15 @@ def holdout(result: TrainingResult, lab: Lab) -> str:
     return measured
 
 
-def _untrainable(result: TrainingResult) -> CheckFailed:
-    return CheckFailed(
-        f"The grader could not train your model: {result.error}",
-        short="the grader could not train your model",
-    )
+def _require_trained(result: TrainingResult) -> None:
+    """Raise unless the grader's training run finished: the grader's fault or the model's."""
+    if result.grader_error:
+        raise GraderFault(f"The grader's training run failed: {result.grader_error}")
+    if result.error:
+        raise CheckFailed(
+            f"The grader could not train your model: {result.error}",
+            short="the grader could not train your model",
+        )
 
 
 def _format_losses(losses: Sequence[float]) -> str:

@@ -15,12 +15,15 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
-from labkit import isolation, report, sandbox, submission
+from labkit import isolation, report, submission
 from labkit.course import Course, CourseError, labs_table
+from labkit.limits import Limits, add_options
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_UNGRADED = 3  # the grader could not judge some checks: grade again, not the student's fault
 STATUSES = ("graded", "partial", "error")
 COURSE_HELP = (
     "folder holding graders/, exercises/, reference/ and templates/ (default: $LABKIT_COURSE, "
@@ -58,7 +61,8 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except submission.SubmissionError as error:
         parser.error(str(error))
     if isolation.refusal(args.isolation):
-        parser.error(isolation.refusal(args.isolation))
+        print(f"{report.COULD_NOT_GRADE}: {isolation.refusal(args.isolation)}", file=sys.stderr)
+        return EXIT_UNGRADED
     with tempfile.TemporaryDirectory(prefix="labkit-grade-") as folder:
         # The plugin writes the file whole, once every check has run; the table is read back.
         results_file = args.results or Path(folder) / "results.json"
@@ -82,6 +86,8 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         _write_reports(args, checks, titles, course.hidden_points, results["execution_time"])
         if args.results:
             print(f"results written to {args.results}")
+    if report.ungraded(checks):
+        return EXIT_UNGRADED
     if code == pytest.ExitCode.OK:
         return EXIT_PASSED
     if code == pytest.ExitCode.TESTS_FAILED:
@@ -120,10 +126,7 @@ def _pytest_args(args: argparse.Namespace, graders: Path) -> list[str]:
         str(graders),
         "--submission",
         str(args.submission),
-        "--time-limit",
-        str(args.time_limit),
-        "--memory-limit",
-        str(args.memory_limit),
+        *Limits.from_options(partial(getattr, args)).to_args(),
         "--isolation",
         args.isolation,
         "-p",
@@ -207,7 +210,7 @@ def grade_batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
             "(nox -s grade_batch installs it)"
         )
     options = Options(
-        course.root, args.isolation, args.time_limit, args.memory_limit, tuple(args.lab)
+        course.root, args.isolation, Limits.from_options(partial(getattr, args)), tuple(args.lab)
     )
     try:
         rows = batch.run(args.submissions, args.out, options, args.workers, args.force, args.dask)
@@ -257,18 +260,7 @@ def _course(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Course
 
 def _add_limits(parser: argparse.ArgumentParser) -> None:
     """The options that bound each lab's process: time, memory and the sandbox."""
-    parser.add_argument(
-        "--time-limit",
-        type=float,
-        default=sandbox.Limits.seconds,
-        help="seconds per lab's submission process",
-    )
-    parser.add_argument(
-        "--memory-limit",
-        type=float,
-        default=sandbox.Limits.memory_bytes / 2**30,
-        help="GiB per lab's submission process",
-    )
+    add_options(parser.add_argument)
     parser.add_argument(
         "--isolation",
         choices=isolation.MODES,

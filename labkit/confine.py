@@ -28,6 +28,7 @@ import functools
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import stat
@@ -231,8 +232,18 @@ def _drop_capabilities() -> None:
 
 
 def _wait(pid: int) -> int:
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+    """The lab's exit status; the CPU limit's SIGKILL is told as the SIGXCPU it stands for.
+
+    The lab's process is PID 1 of its namespace, which ignores SIGXCPU, so the kernel's
+    SIGKILL at the hard limit is what ends it: its CPU time tells the two kills apart.
+    """
+    _, status, usage = os.wait4(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    limit, _ = resource.getrlimit(resource.RLIMIT_CPU)
+    used = usage.ru_utime + usage.ru_stime
+    if code == -signal.SIGKILL and limit != resource.RLIM_INFINITY and used >= limit:
+        return -signal.SIGXCPU
+    return code
 
 
 def _exit_as(code: int) -> None:

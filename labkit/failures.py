@@ -37,3 +37,11 @@ def todo_text(message: str) -> str:
     """A stub's TODO message without its leading 'TODO:', which the report already says."""
     stripped = message.strip()
     return stripped[5:].strip() if stripped.upper().startswith("TODO:") else stripped
+
+
+class GraderFault(RuntimeError):
+    """A check could not be judged, for a reason that is not the submission's.
+
+    The check scores nothing for now and is reported as "could not grade", never as the
+    student's failure; the message says what went wrong, for whoever runs the grader.
+    """

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import select
 import signal
@@ -53,6 +54,7 @@ MAX_EVENT_BYTES = 2**20  # a child's events in all; a harvest writes a few kilob
 MAX_EVENT_LINES = 1000  # and a few dozen lines
 
 
+CPU_GRACE_SECONDS = 2  # past the CPU limit, for a process that does not end on SIGXCPU
 KILL_GRACE_SECONDS = 2.0  # for a child asked to stop to end its lab and copy its outputs
 STOP_SECONDS = 10.0  # for a killed child's exit, and its last events, to come back
 STARTUP_SECONDS = 300.0  # importing TensorFlow on a slow laptop, under load
@@ -410,11 +412,12 @@ def _become_child(request: dict[str, Any], forked: bool = True) -> None:
             os.dup2(1, EVENTS_FD)  # the grader reads events on this process's stdout
         _redirect(request["output"])
         os.closerange(EVENTS_FD + 1, MAX_FD)  # the server's pipes: a child must not answer for it
+        # Limits first: the process that confine() leaves waiting reads the CPU limit back.
+        _limit(request)
         if request.get("confine"):
             from labkit import confine
 
             confine.confine(confine.Confinement.from_request(request["confine"]))
-        _limit(request)
         os.chdir(request["scratch"])
         if request.get("task") == "train":
             from labkit import trainer
@@ -449,11 +452,14 @@ def _limit(request: dict[str, Any]) -> None:
         import resource
     except ImportError:
         return  # Windows: the time limit, which the grader enforces, is the only one
-    memory, cpu, file_bytes = request["memory_bytes"], request["cpu_seconds"], request["file_bytes"]
+    memory, file_bytes = request["memory_bytes"], request["file_bytes"]
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+    # SIGXCPU at the limit, which tells the grader why the process ended; the kernel's
+    # SIGKILL at the hard limit only for a process that ignores it.
+    cpu = math.ceil(request["cpu_seconds"])
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + CPU_GRACE_SECONDS))
 
 
 def _redirect(output: str) -> None:

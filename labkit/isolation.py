@@ -31,12 +31,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from labkit import confine, forkserver
-
-if TYPE_CHECKING:
-    from labkit.datasets import Dataset
+from labkit import confine, datasets, forkserver
+from labkit.datasets import Dataset
 
 MODES = ("auto", "required", "off")
 UNAVAILABLE = "isolation: unavailable on this platform"
@@ -61,8 +59,6 @@ PASSED_ON = (
     "TF_ENABLE_ONEDNN_OPTS",
     "PYTHONHASHSEED",
     "PYTHONPATH",
-    "LABKIT_DATA",
-    "KERAS_HOME",
 )
 # What Python itself needs to start on each platform outside a sandbox.
 PLATFORM_NEEDS = {
@@ -85,12 +81,17 @@ class IsolationUnavailable(RuntimeError):
     """``--isolation required`` on a machine where the sandbox cannot run."""
 
 
-def environment(extra: dict[str, str]) -> dict[str, str]:
-    """The allow-listed environment of a child: ``extra``, and what Python and BLAS need."""
+def environment(extra: dict[str, str], data: Path | None = None) -> dict[str, str]:
+    """The allow-listed environment of a child: ``extra``, and what Python and BLAS need.
+
+    With ``data``, the child reads its datasets from that folder and from nowhere else.
+    """
     kept = {"PATH": os.environ.get("PATH", os.defpath)}
     for name in (*PASSED_ON, *PLATFORM_NEEDS.get(sys.platform, ()), "HOME"):
         if name in os.environ:
             kept[name] = os.environ[name]
+    if data is not None:
+        kept[datasets.DATA_ENV] = str(data)
     return {**kept, **extra}
 
 
@@ -235,7 +236,7 @@ class Server:
         workdir: Path,
         mode: str = "auto",
         forks: bool = forkserver.FORKS,
-        readable: Sequence[Path] = (),
+        data: Sequence[Dataset] = (),
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown isolation mode {mode!r}: choose one of {', '.join(MODES)}")
@@ -248,8 +249,15 @@ class Server:
         run = f"labkit-{os.getpid()}-{workdir.name}"
         self.cgroups = Cgroups.create(run) if self.binary else Cgroups(run)
         self._count = itertools.count()
-        env = environment({**CHILD_SETTINGS, **(_inside() if self.binary else {})})
-        extra = [*_readable_files(readable), *self.cgroups.binds()]
+        # Outside the work folder, which each child sees only its own lab's part of.
+        self.data_folder = Path(tempfile.mkdtemp(prefix="labkit-data-"))
+        files, self.unavailable = datasets.stage(data, self.data_folder)
+        binds = _data_binds(files, self.data_folder, linked=self.binary is None)
+        env = environment(
+            {**CHILD_SETTINGS, **(_inside() if self.binary else {})},
+            data=self.data_folder,
+        )
+        extra = [*binds, *self.cgroups.binds()]
         prefix = _command(self.binary, workdir, env, extra) if self.binary else []
         self.log = workdir / SERVER_LOG
         self.server = forkserver.ForkServer(env, forks, prefix, self.log)
@@ -291,20 +299,37 @@ class Server:
         self.server.preload(wanted)
 
     def close(self) -> None:
-        """End the server and every child, then remove the run's cgroups."""
+        """End the server and every child, then remove the run's cgroups and staged data."""
         self.server.close()
         self.cgroups.remove()
+        shutil.rmtree(self.data_folder, ignore_errors=True)
 
 
 def _inside() -> dict[str, str]:
     """The settings that differ inside the sandbox: a home in /tmp, labkit on the path."""
     import labkit
 
-    settings = {"HOME": "/tmp", "PYTHONPATH": str(Path(labkit.__file__).parent.parent)}
-    keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
-    if keras_home.is_dir():
-        settings["KERAS_HOME"] = str(keras_home)  # its downloaded datasets, read-only
-    return settings
+    return {"HOME": "/tmp", "PYTHONPATH": str(Path(labkit.__file__).parent.parent)}
+
+
+def _data_binds(files: dict[str, Path], folder: Path, linked: bool) -> list[str]:
+    """Lay out ``folder`` so that it holds ``<name>.npz`` for every staged dataset.
+
+    Without a sandbox each file is a link to its source; in one, the source is bound
+    read-only over an empty file of that name (bubblewrap cannot make one in a read-only
+    folder), and these are the options that bind them.
+    """
+    options = []
+    for name, source in files.items():
+        staged = folder / f"{name}.npz"
+        if source == staged:
+            continue
+        if linked:
+            staged.symlink_to(source)
+        else:
+            staged.touch()
+            options += ["--ro-bind", str(source), str(staged)]
+    return options
 
 
 def _command(
@@ -326,15 +351,6 @@ def _command(
     return [*options, *extra, "--chdir", "/tmp", "--"]
 
 
-def _readable_files(files: Sequence[Path]) -> list[str]:
-    """Read-only binds for files outside every other mount, such as a lab's declared data."""
-    options = []
-    for file in files:
-        path = str(Path(file).resolve())
-        options += ["--ro-bind-try", path, path]
-    return options
-
-
 def _system_folder(folder: str) -> list[str]:
     if os.path.islink(folder):
         return ["--symlink", os.readlink(folder), folder]
@@ -349,9 +365,8 @@ def _python_folders(environment: dict[str, str]) -> list[str]:
 
     wanted = {sys.base_prefix, sys.prefix, sys.exec_prefix, str(Path(labkit.__file__).parent)}
     wanted |= {path for path in sys.path if path.endswith("-packages") and os.path.isdir(path)}
-    for name in ("LABKIT_DATA", "KERAS_HOME"):
-        if environment.get(name) and os.path.isdir(environment[name]):
-            wanted.add(environment[name])
+    if os.path.isdir(environment.get(datasets.DATA_ENV, "")):
+        wanted.add(environment[datasets.DATA_ENV])
     folders = sorted(str(Path(path).resolve()) for path in wanted)
     folders += sorted(path for path in wanted if str(Path(path).resolve()) != path)
     return [

@@ -10,7 +10,6 @@ Usage: ``pytest graders --submission exercises --lab my_lab --results results.js
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -23,10 +22,11 @@ from typing import Any
 
 import pytest
 
-from labkit import artifacts, datasets, isolation, report, sandbox, submission, trainer
+from labkit import artifacts, isolation, report, sandbox, submission, trainer
 from labkit.course import Course, check_of
-from labkit.failures import CheckFailed
+from labkit.failures import CheckFailed, GraderFault
 from labkit.lab import Lab
+from labkit.limits import Limits, add_options
 from labkit.report import CheckResult
 from labkit.training import TrainingResult
 
@@ -51,7 +51,7 @@ class GradingSession:
     def __init__(
         self,
         path: Path | None,
-        limits: sandbox.Limits,
+        limits: Limits,
         isolation_mode: str = "auto",
         shared: isolation.Server | None = None,
         artifacts: Path | None = None,
@@ -85,12 +85,21 @@ class GradingSession:
         if self._pool is None:
             # Threads only wait on children; forked children are cheap, so all labs start at once.
             self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.labs)))
+        assert self._server is not None
         for name in lab_names:
-            if name not in self._harvests:
+            if name not in self._harvests and name not in self.unavailable():
                 lab = self.labs[name]
                 self._harvests[name] = self._pool.submit(self._harvest, lab, modules[name])
-        assert self._server is not None
         self._server.preload([self.labs[name].dataset for name in lab_names])
+
+    def unavailable(self) -> dict[str, str]:
+        """The labs whose dataset the grader could not load, with why."""
+        missing = self._server.unavailable if self._server is not None else {}
+        return {
+            name: missing[lab.dataset.name]
+            for name, lab in self.labs.items()
+            if lab.dataset.name in missing
+        }
 
     def _harvest(self, lab: Lab, module: Path | None) -> sandbox.Harvest:
         assert self._workdir is not None
@@ -123,7 +132,7 @@ class GradingSession:
         """The grader's own training run of a harvested model, in a child with limits."""
         self.open()
         assert self._workdir is not None, "harvests start before anything is trained"
-        grader = trainer.Trainer(self._server)
+        grader = trainer.Trainer(self._server, self.limits)
         result = grader.train(compiled, lab, self._workdir / f"{lab.name}.training")
         if self.artifacts is not None:
             artifacts.save_training(self.artifacts / lab.name, result)
@@ -131,6 +140,9 @@ class GradingSession:
 
     def harvest(self, lab_name: str) -> sandbox.Harvest:
         self.start([lab_name])
+        problem = self.unavailable().get(lab_name)
+        if problem is not None:
+            raise GraderFault(f"The grader could not load this lab's dataset. {problem}")
         return self._harvests[lab_name].result()
 
     def close(self) -> None:
@@ -162,20 +174,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         help="keep, per lab, the grader's training run and the figures drawn, for feedback",
     )
-    group.addoption(
-        "--time-limit",
-        type=float,
-        default=sandbox.Limits.seconds,
-        metavar="SECONDS",
-        help="wall-clock limit for each lab's submission process (default: %(default)s)",
-    )
-    group.addoption(
-        "--memory-limit",
-        type=float,
-        default=sandbox.Limits.memory_bytes / 2**30,
-        metavar="GIB",
-        help="memory limit for each lab's submission process (default: %(default)s)",
-    )
+    add_options(group.addoption)
     group.addoption(
         "--isolation",
         choices=isolation.MODES,
@@ -195,16 +194,16 @@ def pytest_configure(config: pytest.Config) -> None:
     if isolation.refusal(mode):
         raise pytest.UsageError(isolation.refusal(mode))
     path = config.getoption("submission")
-    limits = sandbox.Limits(
-        seconds=config.getoption("time_limit"),
-        memory_bytes=int(config.getoption("memory_limit") * 2**30),
-    )
     shared = next(
         (p.server for p in config.pluginmanager.get_plugins() if isinstance(p, SharedServer)), None
     )
     kept = config.getoption("artifacts")
     config.stash[session_key] = GradingSession(
-        Path(path) if path else None, limits, mode, shared, Path(kept) if kept else None
+        Path(path) if path else None,
+        Limits.from_options(config.getoption),
+        mode,
+        shared,
+        Path(kept) if kept else None,
     )
 
 
@@ -264,24 +263,19 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     from labkit import training
 
     grading = session.config.stash[session_key]
-    grading.open()  # the fork server imports TensorFlow while this process does the same
-    wanted = list(dict.fromkeys(grading.labs[name].dataset for name in lab_names))
-    # Local copies load while TensorFlow imports; a download waits, since it imports Keras.
-    prefetch = threading.Thread(target=lambda: [_try_local(dataset) for dataset in wanted])
-    prefetch.start()
-    training.make_deterministic()
-    prefetch.join()
+    # The fork server imports TensorFlow while this process does the same; the run's
+    # datasets are resolved as the server is made, so a dataset that cannot be loaded costs
+    # only its own labs, as "could not grade".
+    importing = threading.Thread(target=training.make_deterministic)
+    importing.start()
     try:
-        for dataset in wanted:
-            datasets.load(dataset)  # fail once, clearly, before any check runs
+        grading.open()
+    finally:
+        importing.join()
+    try:
         grading.start(lab_names)
-    except (submission.SubmissionError, datasets.DatasetUnavailable) as error:
+    except submission.SubmissionError as error:
         raise pytest.UsageError(str(error)) from None
-
-
-def _try_local(dataset: datasets.Dataset) -> None:
-    with contextlib.suppress(datasets.DatasetUnavailable):
-        datasets.local(dataset)  # a problem shows up, with its advice, when it is loaded
 
 
 @pytest.fixture(scope="module")
@@ -328,13 +322,13 @@ def pytest_runtest_makereport(
     lab_name = lab.name
     if report_.when == "call" or (report_.when == "setup" and not report_.passed):
         error = call.excinfo.value if call.excinfo else None
+        ungraded = error is not None and not isinstance(error, CheckFailed)
         if isinstance(error, CheckFailed):
             message = item.config.stash[session_key].once(lab_name, error)
             report_.longrepr = f"{lab_name}: {message}"
-        elif error is not None:
-            message = (
-                f"the grader stopped with an unexpected error: {type(error).__name__}: {error}"
-            )
+        elif ungraded:
+            message = f"{report.COULD_NOT_GRADE}: {_grader_fault(error)}"
+            report_.longrepr = f"{lab_name}: {message}"
         else:
             message = item.stash.get(note_key, "")
         check = check_of(lab, item.name, getattr(item, "obj", None), marker)
@@ -347,6 +341,7 @@ def pytest_runtest_makereport(
                 passed=report_.passed,
                 message=message,
                 hidden=check.hidden,
+                ungraded=ungraded,
             )
         )
     return report_
@@ -367,6 +362,16 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         seconds = time.monotonic() - grading.started
         report.write_results(Path(results_file), grading.results, seconds)
         terminalreporter.write_line(f"results written to {results_file}")
+
+
+def _grader_fault(error: BaseException) -> str:
+    """What a check that could not be judged says: the grader's problem, never the student's."""
+    if isinstance(error, GraderFault):
+        return str(error)
+    return (
+        f"the grader's check stopped with {type(error).__name__}: {error}. This is a fault in "
+        "the grader, not in your code."
+    )
 
 
 def _declared(module: Any) -> Lab | None:

@@ -15,6 +15,8 @@ from typing import Any
 
 WIDTH = 88
 BLOCKED = "blocked: "  # how a check that failed for a cause shown above begins its message
+COULD_NOT_GRADE = "could not grade"  # a check the grader could not judge: its tag and status
+UNGRADED_MARK = "----"  # in the table, where PASS or FAIL would be
 
 
 @dataclass(frozen=True)
@@ -28,10 +30,19 @@ class CheckResult:
     passed: bool
     message: str = ""
     hidden: bool = False  # shown to students only once grades are published
+    # The grader could not judge this check, for a reason that is not the submission's:
+    # it scores nothing for now and is to be graded again.
+    ungraded: bool = False
 
     @property
     def points(self) -> float:
         return self.max_points if self.passed else 0.0
+
+    @property
+    def mark(self) -> str:
+        if self.ungraded:
+            return UNGRADED_MARK
+        return "PASS" if self.passed else "FAIL"
 
 
 def table(
@@ -50,11 +61,10 @@ def table(
         title = (titles or {}).get(lab_name, "")
         lines.append(_row(f"{lab_name}  {title}", _score(mine)))
         for result in mine:
-            mark = "PASS" if result.passed else "FAIL"
             hidden = " (hidden)" if result.hidden else ""
             lines.append(
                 _row(
-                    f"  {mark}  {result.category:<10}  {result.description}{hidden}",
+                    f"  {result.mark}  {result.category:<10}  {result.description}{hidden}",
                     f"{_points(result.points)}/{_points(result.max_points)}",
                 )
             )
@@ -76,6 +86,9 @@ def hidden_line(points: float) -> str:
 
 def verdict(results: Sequence[CheckResult]) -> str:
     """One line in the student's terms: what there is to fix, not how many tests errored."""
+    ungraded = sum(result.ungraded for result in results)
+    if ungraded:
+        return ungraded_line(ungraded)
     failed = [result for result in results if not result.passed]
     if not failed:
         return "The check passed." if len(results) == 1 else f"All {len(results)} checks passed."
@@ -87,14 +100,39 @@ def verdict(results: Sequence[CheckResult]) -> str:
     return line + "."
 
 
+def ungraded_line(count: int) -> str:
+    """What the verdict says when the grader could not judge ``count`` checks."""
+    checks = "1 check" if count == 1 else f"{count} checks"
+    return (
+        f"The grader could not grade {checks}: a problem with the grader, not with your code. "
+        "Grade again, and if it stays, tell your instructor."
+    )
+
+
+def ungraded(results: Sequence[CheckResult]) -> list[CheckResult]:
+    """The checks the grader could not judge: the ones to grade again."""
+    return [result for result in results if result.ungraded]
+
+
 def results_json(results: Sequence[CheckResult], seconds: float) -> dict[str, Any]:
-    """Results in Gradescope's format: score, max_score, execution_time and one entry per check."""
-    return {
+    """Results in Gradescope's format: score, max_score, execution_time and one entry per check.
+
+    Checks the grader could not judge score 0 and carry the tag ``could not grade``; the
+    top-level ``output`` then says that the score is incomplete, and ``extra_data`` lists them.
+    """
+    found = {
         "score": _total(results, "points"),
         "max_score": _total(results, "max_points"),
         "execution_time": round(seconds, 1),
         "tests": [_test_json(result) for result in results],
     }
+    missing = ungraded(results)
+    if missing:
+        found["output"] = ungraded_line(len(missing))
+        found["extra_data"] = {
+            COULD_NOT_GRADE: [f"{result.lab}: {result.description}" for result in missing]
+        }
+    return found
 
 
 def _test_json(result: CheckResult) -> dict[str, Any]:
@@ -104,7 +142,7 @@ def _test_json(result: CheckResult) -> dict[str, Any]:
         "max_score": result.max_points,
         "status": "passed" if result.passed else "failed",
         "output": result.message,
-        "tags": [result.lab, result.category],
+        "tags": [result.lab, result.category, *([COULD_NOT_GRADE] if result.ungraded else [])],
     }
     if result.hidden:
         test["visibility"] = "after_published"
@@ -122,6 +160,7 @@ def results_from_json(results: dict[str, Any]) -> list[CheckResult]:
             passed=test["status"] == "passed",
             message=test["output"],
             hidden=test.get("visibility") == "after_published",
+            ungraded=COULD_NOT_GRADE in test["tags"][2:],
         )
         for test in results["tests"]
     ]
@@ -182,10 +221,11 @@ def html_table(results: Sequence[CheckResult], titles: Mapping[str, str] | None 
             f"</th><th>{_score(mine)}</th></tr>"
         )
         for result in mine:
-            mark, colour = ("PASS", "green") if result.passed else ("FAIL", "firebrick")
+            colour = {"PASS": "green", "FAIL": "firebrick"}.get(result.mark, "darkorange")
             message = "<br>".join(escape(line) for line in result.message.splitlines())
             rows.append(
-                f'<tr><td style="color:{colour}">{mark}</td><td>{escape(result.category)}</td>'
+                f'<tr><td style="color:{colour}">{result.mark}</td>'
+                f"<td>{escape(result.category)}</td>"
                 f'<td style="text-align:left">{escape(result.description)}'
                 + (" (hidden)" if result.hidden else "")
                 + (f"<br><small>{message}</small>" if message else "")
@@ -209,7 +249,7 @@ def markdown_table(
         title = (titles or {}).get(lab_name, "")
         lines.append(f"| **{_cell(lab_name)}** | {_cell(title)} | | **{_score(mine)}** | |")
         for result in mine:
-            mark = "pass" if result.passed else "**FAIL**"
+            mark = {"PASS": "pass", "FAIL": "**FAIL**"}.get(result.mark, COULD_NOT_GRADE)
             points = f"{_points(result.points)}/{_points(result.max_points)}"
             description = result.description + (" (hidden)" if result.hidden else "")
             lines.append(
@@ -231,15 +271,18 @@ def junit_xml(results: Sequence[CheckResult], seconds: float) -> str:
     """One JUnit testcase per check: points and category as properties, the hint on failure."""
     from xml.etree import ElementTree
 
-    failures = sum(not result.passed for result in results)
-    suites = ElementTree.Element("testsuites", tests=str(len(results)), failures=str(failures))
+    errors = len(ungraded(results))
+    failures = sum(not result.passed for result in results) - errors
+    suites = ElementTree.Element(
+        "testsuites", tests=str(len(results)), failures=str(failures), errors=str(errors)
+    )
     suite = ElementTree.SubElement(
         suites,
         "testsuite",
         name="labkit",
         tests=str(len(results)),
         failures=str(failures),
-        errors="0",
+        errors=str(errors),
         time=f"{seconds:.1f}",
     )
     for result in results:
@@ -254,7 +297,10 @@ def junit_xml(results: Sequence[CheckResult], seconds: float) -> str:
             ("hidden", str(result.hidden).lower()),
         ):
             ElementTree.SubElement(properties, "property", name=name, value=value)
-        if not result.passed:
+        if result.ungraded:  # the grader's problem: an error, not the submission's failure
+            error = ElementTree.SubElement(case, "error", message=result.message)
+            error.text = result.message
+        elif not result.passed:
             failure = ElementTree.SubElement(case, "failure", message=result.message)
             failure.text = result.message
         elif result.message:

@@ -5,7 +5,7 @@ the grader's inputs, read-only to the child), ``out`` and ``scratch`` (the child
 write), and ``harvest``, where the grader copies what it accepts from ``out`` once the
 child and all it started are gone. The child reports its steps over a pipe.
 
-Usage: ``result = sandbox.run(lab, module_path, workdir, Limits())``
+Usage: ``result = sandbox.run(lab, module_path, workdir, Limits())`` (``labkit.limits``)
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from labkit import architecture, datasets, forkserver, harvest, isolation, notebooks, tamper
-from labkit.failures import Cause, CheckFailed, todo_text
+from labkit.failures import Cause, CheckFailed, GraderFault, todo_text
 from labkit.lab import ARRAY, FIGURE, MODEL, Data, Lab, Value
+from labkit.limits import Limits
 
 MAX_FILE_BYTES = 256 * 2**20
 MAX_UNPACKED_BYTES = 1024 * 2**20  # all files kept of a lab, and all members of one zip
@@ -36,14 +37,6 @@ MAX_OUTPUT_FILES = 64  # a harvest writes about ten
 MAX_ZIP_ENTRIES = 10_000  # a saved model has a handful
 ZIP_END_SEARCH = 22 + 65535  # the end record, and the longest comment that may follow it
 MAX_HELPER_MODULES = 100  # .py files beside a lab module that it may import
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one lab's child process may use."""
-
-    seconds: float = 120.0
-    memory_bytes: int = 4 * 2**30
 
 
 @dataclass(frozen=True)
@@ -62,6 +55,8 @@ class Harvest:
     inputs: dict[str, Any] = field(default_factory=dict)
     steps: dict[str, Step] = field(default_factory=dict)
     problem: str = ""
+    # Why the grader could not run the harvest, when that is not the submission's doing.
+    grader_problem: str = ""
 
     def step(self, name: str) -> Step:
         """How step ``name`` ended; a step the child never finished says why."""
@@ -140,7 +135,12 @@ class Harvest:
         return started[-1] if started else None
 
     def require(self, name: str) -> None:
-        """Raise CheckFailed, saying what to fix, unless step ``name`` succeeded."""
+        """Raise CheckFailed, saying what to fix, unless step ``name`` succeeded.
+
+        Raises GraderFault instead when the grader itself could not run the harvest.
+        """
+        if self.grader_problem:
+            raise GraderFault(self.grader_problem)
         cause = self.fault(name)
         if cause is not None:
             raise CheckFailed(cause.message, causes=[cause])
@@ -232,11 +232,14 @@ def run(
     np.savez(folder / "in" / harvest.INPUTS, **result.inputs)
     if server is None:
         with start_server(workdir, data=[lab.dataset]) as own:
-            result.problem, events = _run_child(lab, module_path, folder, limits, own, pictures)
+            ended = _run_child(lab, module_path, folder, limits, own, pictures)
     else:
-        result.problem, events = _run_child(lab, module_path, folder, limits, server, pictures)
+        ended = _run_child(lab, module_path, folder, limits, server, pictures)
+    result.problem, result.grader_problem, events = ended
     result.steps = _read_events(events)
     _keep(folder / "out", result.folder)
+    if result.grader_problem:
+        return result
     if not result.problem and result.steps.get("harvest") != Step(harvest.OK):
         result.problem = "the process ended early: remove any exit(), quit() or os._exit() calls"
     if notebook is not None:  # point at the student's cells, not at the module made of them
@@ -301,10 +304,10 @@ def start_server(
 ) -> isolation.Server:
     """The run's fork server for harvest and training children, isolated as ``mode`` asks.
 
-    Its children may read the files that the ``data`` datasets load from.
+    The ``data`` datasets are resolved here and staged for its children, read-only; those
+    that could not be are in its ``unavailable``.
     """
-    files = [path for dataset in data for path in dataset.files()]
-    return isolation.Server(workdir, mode, readable=files)
+    return isolation.Server(workdir, mode, data=data)
 
 
 def _run_child(
@@ -314,8 +317,13 @@ def _run_child(
     limits: Limits,
     server: isolation.Server,
     pictures: bool = False,
-) -> tuple[str, list[str]]:
-    """Run the harvest child; return what went wrong with the process, or '', and its events."""
+) -> tuple[str, str, list[str]]:
+    """Run the harvest child; return what went wrong with it, the grader's part in that, and
+    its events.
+
+    The first is the submission's doing ('' when nothing went wrong); the second, never
+    told as the student's, is set when the grader failed to run the child at all.
+    """
     request = {
         "lab": lab.to_json(),
         "module": str(module_path),
@@ -325,43 +333,46 @@ def _run_child(
         "scratch": "/tmp" if server.active else str(folder / "scratch"),
         "output": str(folder / harvest.OUTPUT),
         "memory_bytes": limits.memory_bytes,
-        "cpu_seconds": int(limits.seconds * 2) + 1,
+        "cpu_seconds": limits.cpu_seconds,
         "file_bytes": MAX_FILE_BYTES,
         "pictures": pictures,
     }
     child = server.start(request, [folder / "in"], [folder / "out"], limits.memory_bytes)
     try:
-        finished = child.wait(limits.seconds)
+        finished = child.wait(limits.wall_seconds)
     finally:
         child.kill()  # whatever the child left running
-    if finished:
-        problem = _explain_exit(child.code, limits, folder / harvest.OUTPUT)
-    else:
+    if child.pid is None:
+        stopped = "the grader's helper process stopped before it could run this lab"
+        return "", stopped + _last_line(server.log), list(child.events)
+    if not finished:
         child.wait(forkserver.STOP_SECONDS)  # for its last events and its tree to be gone
         problem = (
-            f"timed out after {limits.seconds:g} s: look for an endless loop, or for "
-            "training or downloading at import time"
+            f"still running after {limits.wall_seconds:g} s without using up its CPU time: "
+            "look for sleep(), input() or a download that waits forever"
         )
-    if child.pid is None:
-        problem = "the grader's helper process stopped before it could run this lab"
-        problem += _last_line(server.log)
-    return problem, list(child.events)
+        return problem, "", list(child.events)
+    if child.code is None:
+        return "", "the grader's helper process was stopped while this lab ran", []
+    if child.code == forkserver.EXIT_CRASHED:
+        crashed = _last_line(folder / harvest.OUTPUT)
+        return "", f"the grader could not run this lab's process{crashed}", list(child.events)
+    return _explain_exit(child.code, limits), "", list(child.events)
 
 
-def _explain_exit(code: int | None, limits: Limits, output: Path) -> str:
-    if code is None:
-        return "ended, but how is unknown: the grader's helper process was stopped meanwhile"
+def _explain_exit(code: int, limits: Limits) -> str:
     if code == 0:
         return ""
-    if code == forkserver.EXIT_CRASHED:
-        return "the grader could not run this lab's process" + _last_line(output)
     if code > 0:
         return f"exited with status {code}: remove any exit(), quit() or os._exit() calls"
     name = forkserver.signal_name(-code)
     if name == "SIGKILL":
         return f"killed, probably for using more than {limits.memory_bytes / 2**30:g} GiB of memory"
     if name == "SIGXCPU":
-        return "used too much CPU time: look for an endless loop"
+        return (
+            f"used more than {limits.cpu_seconds:g} s of CPU time: look for an endless loop, "
+            "or for training or downloading at import time"
+        )
     if name == "SIGXFSZ":
         return "wrote a file or output larger than the grader allows"
     return f"crashed with signal {name}"

@@ -1,14 +1,19 @@
-"""The grader's training runs, each in a child process with its own time and memory limits.
+"""The grader's training runs, each in a child process with its own CPU-time and memory limits.
 
-A run that takes too long or too much memory is ended and costs that lab its training and
-accuracy points, never the grading run. The children come from the run's fork server, the
-same warm process as the harvest children, so training pays for no TensorFlow import of its
-own. Where there is no fork server (macOS, Windows), training runs in the grader's own
-process, without limits.
+A run that needs too much is ended and costs that lab its training and accuracy points,
+never the grading run. Its limits are load-independent: CPU time, not wall-clock time, so a
+busy machine slows a run down without failing it, and a wall-clock backstop only ends a run
+that has stalled. A run that fails for a reason that is not the submitted model's (a crash,
+a stall, or limits that a model of the lab's own size runs into) is a grader fault: the
+checks say "could not grade", never that the student's model is wrong.
+
+The children come from the run's fork server, the same warm process as the harvest children,
+so training pays for no TensorFlow import of its own. Where there is no fork server (macOS,
+Windows), training runs in the grader's own process, without limits.
 
 Usage::
 
-    trainer = Trainer(server)
+    trainer = Trainer(server, Limits())
     result = trainer.train(compiled_path, lab, folder)
 """
 
@@ -17,33 +22,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from labkit import forkserver, isolation, training
+from labkit import architecture, forkserver, isolation, training
 from labkit.lab import Lab
+from labkit.limits import Limits
 from labkit.training import TrainingResult
 
-SECONDS = 60.0  # per lab; a lab should train its reference in seconds (see `nox -s bench`)
-MEMORY_BYTES = 4 * 2**30
 RESULT = "training.json"
 OUTPUT = "training.txt"
 MAX_RESULT_BYTES = 2**16
-HINT = (
-    ": a model for this lab trains in a few seconds. Check the filters, units, padding and "
-    "pooling against the lab's table"
-)
+# A model within this multiple of the lab's computation is the lab's own size: if it runs
+# out of time or memory, the limits are too tight for this machine, not the model too big.
+LAB_SIZED = 1.5
+LIMIT_OPTIONS = "--training-limit, --memory-limit and --wall-limit"
 
 
 class Trainer:
     """Trains submitted models in children of ``server``, or in-process without one."""
 
-    def __init__(
-        self,
-        server: isolation.Server | None,
-        seconds: float | None = None,
-        memory_bytes: int | None = None,
-    ) -> None:
+    def __init__(self, server: isolation.Server | None, limits: Limits) -> None:
         self.server = server if server is not None and server.forks else None
-        self.seconds = SECONDS if seconds is None else seconds
-        self.memory_bytes = MEMORY_BYTES if memory_bytes is None else memory_bytes
+        self.cpu_seconds = limits.training_seconds
+        self.memory_bytes = limits.memory_bytes
+        self.wall_seconds = limits.wall_seconds
 
     def train(self, compiled_path: Path, lab: Lab, folder: Path) -> TrainingResult:
         """Train a fresh copy of the model at ``compiled_path``, writing into ``folder``."""
@@ -60,19 +60,48 @@ class Trainer:
             "scratch": str(folder),
             "output": str(folder / OUTPUT),
             "memory_bytes": self.memory_bytes,
-            "cpu_seconds": int(self.seconds * training.THREADS) + 5,
+            "cpu_seconds": self.cpu_seconds,
             "file_bytes": MAX_RESULT_BYTES,
         }
         child = self.server.start(request, [compiled_path.parent], [folder], self.memory_bytes)
         try:
-            finished = child.wait(self.seconds)
+            finished = child.wait(self.wall_seconds)
         finally:
             child.kill()
+        if child.pid is None:
+            return _grader_error("the grader's helper process stopped before training started")
         if not finished:
-            return TrainingResult(
-                error=f"training took longer than the grader allows ({self.seconds:g} s){HINT}"
+            return _grader_error(
+                f"the grader's training run was still going after {self.wall_seconds:g} s "
+                "without using up its CPU time, so it stalled"
             )
-        return _read(result, child.code, self.memory_bytes)
+        found = _read(result)
+        if found is not None:
+            return found
+        return self._explain(child.code, compiled_path, lab, folder / OUTPUT)
+
+    def _explain(
+        self, code: int | None, compiled_path: Path, lab: Lab, output: Path
+    ) -> TrainingResult:
+        """Why a training child ended without a result, and whose fault that is."""
+        name = forkserver.signal_name(-code) if code is not None and code < 0 else ""
+        if name == "SIGXCPU":
+            used = f"more than {self.cpu_seconds:g} s of CPU time"
+        elif name == "SIGKILL":
+            used = f"more than {self.memory_bytes / 2**30:g} GiB of memory"
+        else:
+            return _grader_error(f"the grader's training process failed (exit status {code})")
+        ratio = architecture.work_ratio(compiled_path, lab)
+        if ratio <= LAB_SIZED:
+            return _grader_error(
+                f"training a model of this lab's size used {used}: the limits are too tight "
+                f"for this machine. Raise {LIMIT_OPTIONS}"
+            )
+        return TrainingResult(
+            error=f"training used {used}: your model needs about {ratio:.1f} times the "
+            "computation of the lab's model. Compare each layer's filters, units, padding and "
+            "pooling with the lab's table"
+        )
 
 
 def train_in_child(request: dict[str, Any]) -> None:
@@ -82,17 +111,14 @@ def train_in_child(request: dict[str, Any]) -> None:
     Path(request["result"]).write_text(result.to_json(), encoding="utf-8")
 
 
-def _read(path: Path, code: int | None, memory_bytes: int) -> TrainingResult:
+def _read(path: Path) -> TrainingResult | None:
     try:
         if path.stat().st_size > MAX_RESULT_BYTES:
-            raise ValueError("too large")
+            return None
         return TrainingResult.from_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, TypeError):
-        pass
-    if code is not None and code < 0 and forkserver.signal_name(-code) == "SIGXCPU":
-        return TrainingResult(error=f"training used more CPU time than the grader allows{HINT}")
-    return TrainingResult(
-        error=f"training stopped (exit status {code}), probably for using more than "
-        f"{memory_bytes / 2**30:g} GiB of memory: check the filters, units, padding and "
-        "pooling against the lab's table"
-    )
+        return None
+
+
+def _grader_error(message: str) -> TrainingResult:
+    return TrainingResult(grader_error=message)

@@ -33,7 +33,9 @@ class TrainingResult:
     initial_loss: float = math.nan
     losses: list[float] = field(default_factory=list)
     accuracy: float = math.nan
-    error: str = ""
+    error: str = ""  # the submitted model could not be trained: the submission's fault
+    # The grader's own run failed for a reason that is not the submission's: regrade.
+    grader_error: str = ""
     fit_seconds: float = 0.0  # model.fit alone, first-epoch tracing included
     accuracies: list[float] = field(default_factory=list)  # on the test subset, per epoch
     confusion: list[list[int]] = field(default_factory=list)  # [true class][predicted class]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit import sandbox
+from labkit.limits import Limits
 
 _WORKER: Worker | None = None  # this process's warm worker, made on its first task
 
@@ -33,8 +34,7 @@ class Options:
 
     course: Path
     isolation: str = "auto"
-    time_limit: float = sandbox.Limits.seconds
-    memory_limit: float = sandbox.Limits.memory_bytes / 2**30
+    limits: Limits = field(default_factory=Limits)
     labs: tuple[str, ...] = ()
 
 
@@ -118,7 +118,7 @@ class Worker:
             str(self.course.graders),
             *("--submission", str(submission), "--results", str(results)),
             *("--artifacts", str(kept), "--isolation", options.isolation),
-            *("--time-limit", str(options.time_limit), "--memory-limit", str(options.memory_limit)),
+            *options.limits.to_args(),
             *("-p", "no:cacheprovider", "--quiet", "--no-header", "--tb=no", "-p", "no:warnings"),
         ]
         for name in options.labs:

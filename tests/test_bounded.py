@@ -19,6 +19,7 @@ from conftest import COURSE, REFERENCE
 from labkit import architecture, forkserver, sandbox, trainer, training
 from labkit.architecture import ModelRefused
 from labkit.lab import Lab
+from labkit.limits import Limits
 
 CV1 = COURSE.lab("cv1_mnist_intro")
 CV4 = COURSE.lab("cv4_cifar_cnn")
@@ -163,7 +164,7 @@ def test_a_huge_notebook_is_refused_before_conversion(tmp_path):
     notebook = tmp_path / "cv1_mnist_intro.ipynb"
     cell = {"cell_type": "markdown", "metadata": {}, "source": "x" * (6 * 2**20)}
     notebook.write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4}))
-    result = sandbox.run(CV1, notebook, tmp_path / "work", sandbox.Limits())
+    result = sandbox.run(CV1, notebook, tmp_path / "work", Limits())
     assert result.problem.startswith("cv1_mnist_intro.ipynb is 6.0 MB, more than the 5 MB")
     assert "Clear All Outputs" in result.problem
     assert not list((tmp_path / "work" / CV1.name / "in").iterdir())

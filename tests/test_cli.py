@@ -85,6 +85,7 @@ def test_without_a_sandbox_grading_works_and_says_so_once():
 
 def test_isolation_required_refuses_without_a_sandbox():
     finished = labkit("--isolation", "required", **NO_SANDBOX)
-    assert finished.returncode == 2
+    assert finished.returncode == 3  # the grader could not grade: not a usage error
+    assert finished.stderr.startswith("could not grade: ")
     assert "isolation: unavailable on this platform" in finished.stderr
     assert "refuses to grade without it" in finished.stderr

@@ -24,6 +24,7 @@ import pytest
 from conftest import COURSE, EXERCISES, REFERENCE, ROOT, SUBMISSIONS
 
 from labkit import confine, harvest, isolation, sandbox
+from labkit.limits import Limits
 
 ATTACKS = SUBMISSIONS / "attacks"
 CV1 = COURSE.lab("cv1_mnist_intro")
@@ -48,7 +49,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[isolation.Serve
 
 def attack(server: isolation.Server, module: Path, **limits: float) -> sandbox.Harvest:
     workdir = Path(tempfile.mkdtemp(dir=server.workdir))
-    return sandbox.run(CV1, module, workdir, sandbox.Limits(**limits), server)
+    return sandbox.run(CV1, module, workdir, Limits(**limits), server)
 
 
 def reported(result: sandbox.Harvest) -> str:
@@ -113,7 +114,7 @@ def test_killing_its_parent_costs_only_its_own_lab(server):
     def reference_cv3() -> sandbox.Harvest:
         workdir = Path(tempfile.mkdtemp(dir=server.workdir))
         lab = COURSE.lab("cv3_mnist_cnn")
-        return sandbox.run(lab, REFERENCE / f"{lab.name}.py", workdir, sandbox.Limits(), server)
+        return sandbox.run(lab, REFERENCE / f"{lab.name}.py", workdir, Limits(), server)
 
     sibling = threading.Thread(target=lambda: outcomes.append(reference_cv3()))
     outcomes: list[sandbox.Harvest] = []

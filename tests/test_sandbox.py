@@ -13,15 +13,16 @@ from conftest import COURSE
 
 from labkit import forkserver, harvest, isolation, sandbox
 from labkit.lab import Lab
+from labkit.limits import Limits
 
 CV1 = COURSE.lab("cv1_mnist_intro")
 WORKING_PREPROCESS = "def preprocess(images):\n    return images / 255.0\n"
 
 
-def run(tmp_path: Path, source: str, seconds: float = 60) -> sandbox.Harvest:
+def run(tmp_path: Path, source: str, **limits: float) -> sandbox.Harvest:
     module = tmp_path / "cv1_mnist_intro.py"
     module.write_text(source)
-    return sandbox.run(CV1, module, tmp_path / "work", sandbox.Limits(seconds=seconds))
+    return sandbox.run(CV1, module, tmp_path / "work", Limits(**limits))
 
 
 def test_os_exit_keeps_what_ran_before_it(tmp_path):
@@ -39,12 +40,21 @@ def test_sys_exit_inside_a_function_costs_only_that_step(tmp_path):
     assert result.problem == ""
 
 
-def test_endless_loop_is_cut_at_the_time_limit(tmp_path):
+def test_endless_loop_is_cut_at_the_cpu_time_limit(tmp_path):
     started = time.monotonic()
-    result = run(tmp_path, "while True:\n    pass\n", seconds=8)
-    assert time.monotonic() - started < 20
-    assert "timed out after 8 s" in result.problem
+    result = run(tmp_path, "while True:\n    pass\n", cpu_seconds=8)
+    assert time.monotonic() - started < 30
+    assert "used more than 8 s of CPU time" in result.problem
     assert "never ran" in result.step("preprocess").message
+    assert not result.grader_problem
+
+
+def test_a_process_that_waits_forever_is_cut_at_the_wall_clock_backstop(tmp_path):
+    started = time.monotonic()
+    result = run(tmp_path, "import time\ntime.sleep(3600)\n", wall_seconds=4)
+    assert time.monotonic() - started < 30
+    assert "still running after 4 s" in result.problem and "sleep()" in result.problem
+    assert not result.grader_problem
 
 
 def test_errors_point_at_the_students_line(tmp_path):
@@ -54,7 +64,7 @@ def test_errors_point_at_the_students_line(tmp_path):
 
 
 def test_missing_module_is_not_submitted(tmp_path):
-    result = sandbox.run(CV1, None, tmp_path, sandbox.Limits())
+    result = sandbox.run(CV1, None, tmp_path, Limits())
     assert result.problem == "not submitted"
 
 
@@ -87,7 +97,7 @@ def test_without_fork_each_child_starts_afresh(tmp_path):
     module = tmp_path / "cv1_mnist_intro.py"
     module.write_text(WORKING_PREPROCESS + "def build_model():\n    raise SystemExit(3)\n")
     with isolation.Server(tmp_path / "work", forks=False) as server:
-        result = sandbox.run(CV1, module, tmp_path / "work", sandbox.Limits(), server)
+        result = sandbox.run(CV1, module, tmp_path / "work", Limits(), server)
     assert result.step("preprocess").status == harvest.OK
     assert "called sys.exit(3)" in result.step("build_model").message
     assert result.problem == ""
@@ -96,7 +106,7 @@ def test_without_fork_each_child_starts_afresh(tmp_path):
 def test_messages_from_student_code_are_short_and_plain(tmp_path):
     """An error that carries 100 KB of a file, colour codes and carriage returns is cut down."""
     noisy = Path(__file__).parent / "submissions" / "tamper" / "noisy_error.py"
-    result = sandbox.run(CV1, noisy, tmp_path / "work", sandbox.Limits())
+    result = sandbox.run(CV1, noisy, tmp_path / "work", Limits())
     message = result.step("preprocess").message
     assert len(message) <= sandbox.MAX_MESSAGE
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", message), repr(message)

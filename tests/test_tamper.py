@@ -11,6 +11,7 @@ from conftest import COURSE
 
 from labkit import harvest, isolation, sandbox, tamper
 from labkit.lab import Lab
+from labkit.limits import Limits
 
 ROOT = Path(__file__).resolve().parents[1]
 TAMPER = ROOT / "tests" / "submissions" / "tamper"
@@ -25,7 +26,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[isolation.Serve
 
 def harvested(server: isolation.Server, module: Path, lab: Lab = CV1) -> sandbox.Harvest:
     workdir = Path(tempfile.mkdtemp(dir=server.workdir))  # the server sees only its own folder
-    return sandbox.run(lab, module, workdir, sandbox.Limits(), server)
+    return sandbox.run(lab, module, workdir, Limits(), server)
 
 
 @pytest.mark.parametrize(
