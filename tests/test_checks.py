@@ -1,6 +1,7 @@
-"""The structure, shapes, params and compile checks on models built in-process.
+"""The checks on models built in-process, and on figure descriptions.
 
-Table-driven, like Keras' layer tests: each row is a model and what the checks must say.
+Table-driven, like Keras' layer tests: each row is a model or a figure and what the checks
+must say.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import pytest
 from conftest import COURSE
 from keras import layers
 
-from labkit import architecture, checks, training
+from labkit import architecture, checks, figures, training
 from labkit.failures import CheckFailed
+from labkit.grader import HISTORY
 from labkit.training import TrainingResult
 
 CV3 = COURSE.lab("cv3_mnist_cnn")
@@ -291,3 +293,22 @@ def test_logits_scored_as_probabilities_train_no_better_than_guessing(tmp_path):
     result = training.train(tmp_path / "compiled.keras", cv1, verbose=0)
     with pytest.raises(CheckFailed, match="no better than guessing"):
         checks.training(result, cv1)
+
+
+def test_describe_records_the_limits_each_axes_shows():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (fixed, fitted) = plt.subplots(1, 2)
+    fixed.plot(range(1, 7), HISTORY["accuracy"], marker="o")
+    fixed.set_ylim([0.5, 1])
+    fitted.plot(range(1, 7), HISTORY["accuracy"], marker="o")
+    description, _ = figures.describe(figure)
+    plt.close(figure)
+    first, second = description["axes"]
+    assert first["ylim"] == [0.5, 1.0]
+    assert second["xlim"][0] < 1 and second["xlim"][1] > 6
+    assert second["ylim"][0] < 0.45 and second["ylim"][1] > 0.71
+    assert all(isinstance(limit, float) for limit in [*first["xlim"], *first["ylim"]])
