@@ -295,6 +295,46 @@ def test_logits_scored_as_probabilities_train_no_better_than_guessing(tmp_path):
         checks.training(result, cv1)
 
 
+def history_figure(**limits: list[float]) -> dict:
+    """The description of a correct history plot of HISTORY, with the axis limits given.
+
+    Without limits it is a description written before labkit recorded them.
+    """
+    epochs = [float(epoch) for epoch in range(1, len(HISTORY["accuracy"]) + 1)]
+    lines = [{"label": key, "x": epochs, "y": HISTORY[key]} for key in ("accuracy", "val_accuracy")]
+    axes = {"xlabel": "Epoch", "ylabel": "Accuracy", "legend": ["accuracy", "val_accuracy"]}
+    return {"axes": [{**axes, "lines": lines, **limits}]}
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        pytest.param({}, "", id="no limits recorded"),
+        pytest.param({"xlim": [0.75, 6.25], "ylim": [0.0, 1.0]}, "", id="ylim 0 to 1"),
+        pytest.param({"xlim": [0.75, 6.25], "ylim": [1.0, 0.4]}, "", id="inverted y-axis"),
+        pytest.param(
+            {"xlim": [0.75, 6.25], "ylim": [0.5, 1.0]},
+            "plt.ylim([0.5, 1]) hides epoch 1, whose accuracy is 0.45: remove the fixed "
+            "limits, or use plt.ylim([0, 1]).",
+            id="ylim 0.5 to 1",
+        ),
+        pytest.param(
+            {"xlim": [1.5, 6.25], "ylim": [0.0, 1.0]},
+            "plt.xlim([1.5, 6.25]) hides epoch 1 (x = 1) of the accuracy line: remove the "
+            "fixed limits.",
+            id="xlim from 1.5",
+        ),
+    ],
+)
+def test_history_plot_wants_every_epoch_in_view(limits, message):
+    verdict = ""
+    try:
+        checks.history_plot(history_figure(**limits), HISTORY)
+    except CheckFailed as failure:
+        verdict = str(failure)
+    assert verdict == message
+
+
 def test_describe_records_the_limits_each_axes_shows():
     import matplotlib
 
