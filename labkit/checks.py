@@ -386,7 +386,7 @@ def sample_grid(
 
 
 def history_plot(figure: dict[str, Any], history: dict[str, list[float]]) -> None:
-    """Accuracy and val_accuracy against epoch, with axis labels and a legend."""
+    """Accuracy and val_accuracy against epoch, every point in view, with labels and a legend."""
     for ax in _axes(figure):
         lines = ax.get("lines", [])
         found = {key: _line_for(lines, history[key]) for key in ("accuracy", "val_accuracy")}
@@ -397,6 +397,7 @@ def history_plot(figure: dict[str, Any], history: dict[str, list[float]]) -> Non
             "No axes shows both history['accuracy'] and history['val_accuracy'] as lines: "
             "plot each with plt.plot(history['accuracy'], label='accuracy')."
         )
+    _require_visible(ax, found)
     if "epoch" not in str(ax.get("xlabel", "")).casefold():
         raise CheckFailed("Label the x-axis with the epoch: plt.xlabel('Epoch').")
     if not str(ax.get("ylabel", "")).strip():
@@ -408,6 +409,55 @@ def history_plot(figure: dict[str, Any], history: dict[str, list[float]]) -> Non
             "Add a legend that names both lines: give each plt.plot(...) a label= and call "
             "plt.legend()."
         )
+
+
+def _require_visible(ax: dict[str, Any], lines: dict[str, dict[str, Any]]) -> None:
+    """Every point of the history's lines lies inside the axes' visible range."""
+    for axis in ("y", "x"):
+        limits = _limits(ax.get(f"{axis}lim"))
+        if limits is None:
+            continue
+        for key, line in lines.items():
+            for index, value in enumerate(line.get(axis, [])):
+                if not _shows(limits, value):
+                    raise CheckFailed(_hidden_point_hint(axis, limits, index + 1, key, value))
+
+
+def _limits(limits: Any) -> tuple[float, float] | None:
+    """An axis' visible range, lowest first (an inverted axis lists it the other way round).
+
+    None when the description holds no usable range, as those written before labkit
+    recorded limits.
+    """
+    if not (
+        isinstance(limits, list)
+        and len(limits) == 2
+        and all(isinstance(limit, int | float) and math.isfinite(limit) for limit in limits)
+    ):
+        return None
+    low, high = sorted(limits)
+    return low, high
+
+
+def _shows(limits: tuple[float, float], value: float) -> bool:
+    low, high = limits
+    slack = 1e-9 * max(high - low, 1.0)  # a point drawn on the edge is still seen
+    return low - slack <= value <= high + slack
+
+
+def _hidden_point_hint(
+    axis: str, limits: tuple[float, float], epoch: int, key: str, value: float
+) -> str:
+    shown = f"plt.{axis}lim([{limits[0]:.3g}, {limits[1]:.3g}])"
+    if axis == "y":
+        # Accuracy lies between 0 and 1, so that range shows every epoch.
+        return (
+            f"{shown} hides epoch {epoch}, whose {key} is {value:.3g}: remove the fixed "
+            "limits, or use plt.ylim([0, 1])."
+        )
+    return (
+        f"{shown} hides epoch {epoch} (x = {value:.3g}) of the {key} line: remove the fixed limits."
+    )
 
 
 def _axes(figure: dict[str, Any]) -> list[dict[str, Any]]:

@@ -2,10 +2,11 @@
 
 A student's page holds the score table with its hints, then per lab the grader's own
 training run of their model (loss and test accuracy per epoch), its confusion matrix on the
-test subset, and the figures their code drew. The summary shows the score distribution per
-lab, every check's pass rate (the most failed first), and the slowest and errored
-submissions. Plots are drawn with matplotlib and embedded as PNG data, so a page is one file
-to send; every text that came from a submission is escaped.
+test subset, and the figures their code drew; a figure of values the grader made up says so
+in its caption. The summary shows the score distribution per lab, every check's pass rate
+(the most failed first), and the slowest and errored submissions. Plots are drawn with
+matplotlib and embedded as PNG data, so a page is one file to send; every text that came
+from a submission is escaped.
 
 Usage: ``html = feedback.page("smithj", results, Path("out/artifacts/smithj"), course)``
 """
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from labkit import artifacts, report
 from labkit.course import Course
+from labkit.lab import FIGURE, Lab, Value
 
 if TYPE_CHECKING:
     from labkit.batch import Row
@@ -49,6 +51,7 @@ def page(student: str, results: dict[str, Any], folder: Path, course: Course) ->
     ]
     for name in dict.fromkeys(check.lab for check in checks):
         found = artifacts.load(folder / name)
+        lab = course.labs.get(name)
         figures = []
         training = found["training"]
         if training is not None and training.losses:
@@ -56,17 +59,38 @@ def page(student: str, results: dict[str, Any], folder: Path, course: Course) ->
                 _figure(_training_curve(training), "The grader's training run of your model")
             )
         if training is not None and training.confusion:
-            lab = course.labs.get(name)
             names = list(lab.class_names) if lab and lab.class_names else None
             figures.append(
                 _figure(_confusion(training.confusion, names), "Confusion matrix on the test set")
             )
+        made_up = _made_up_figures(lab) if lab else set()
         for picture_name, path in found["pictures"].items():
-            figures.append(_figure(path.read_bytes(), f"Your {picture_name}() figure"))
+            figures.append(_figure(path.read_bytes(), _picture_caption(picture_name, made_up)))
         if figures:
             parts.append(f"<h2>{escape(name)} {escape(titles.get(name, ''))}</h2>")
             parts.extend(figures)
     return _document(f"Feedback: {student}", parts)
+
+
+def _made_up_figures(lab: Lab) -> set[str]:
+    """The figure functions the grader calls with fixed values alone, none of them the student's."""
+    return {
+        function.name
+        for function in lab.api
+        if function.returns == FIGURE
+        and function.args
+        and all(isinstance(arg, Value) for arg in function.args)
+    }
+
+
+def _picture_caption(function: str, made_up: set[str]) -> str:
+    # A student would otherwise read made-up curves as their own model's training.
+    if function in made_up:
+        return (
+            f"Your {function}() figure, drawn from made-up data the grader passed in, "
+            "not from your training"
+        )
+    return f"Your {function}() figure"
 
 
 def write_summary(

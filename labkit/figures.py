@@ -39,6 +39,9 @@ def _describe_axes(ax: Any) -> dict[str, Any]:
         "ylabel": ax.get_ylabel(),
         "xticks": [float(tick) for tick in ax.get_xticks()] if ax.axison else [],
         "yticks": [float(tick) for tick in ax.get_yticks()] if ax.axison else [],
+        # What the axes shows, so a check can tell when fixed limits hide part of a line.
+        "xlim": [float(limit) for limit in ax.get_xlim()],
+        "ylim": [float(limit) for limit in ax.get_ylim()],
         "image_count": len(ax.get_images()),
         "lines": [
             {

@@ -131,4 +131,12 @@ MISTAKES = (
         {"compile"},
         (),
     ),
+    mistake(
+        "cv4_cifar_cnn",
+        "ylim of the slides hides the first epoch",
+        '    plt.ylabel("Accuracy")\n',
+        '    plt.ylabel("Accuracy")\n    plt.ylim([0.5, 1])\n',
+        {"plot"},
+        (),
+    ),
 )

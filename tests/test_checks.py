@@ -1,6 +1,7 @@
-"""The structure, shapes, params and compile checks on models built in-process.
+"""The checks on models built in-process, and on figure descriptions.
 
-Table-driven, like Keras' layer tests: each row is a model and what the checks must say.
+Table-driven, like Keras' layer tests: each row is a model or a figure and what the checks
+must say.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import pytest
 from conftest import COURSE
 from keras import layers
 
-from labkit import architecture, checks, training
+from labkit import architecture, checks, figures, training
 from labkit.failures import CheckFailed
+from labkit.grader import HISTORY
 from labkit.training import TrainingResult
 
 CV3 = COURSE.lab("cv3_mnist_cnn")
@@ -291,3 +293,62 @@ def test_logits_scored_as_probabilities_train_no_better_than_guessing(tmp_path):
     result = training.train(tmp_path / "compiled.keras", cv1, verbose=0)
     with pytest.raises(CheckFailed, match="no better than guessing"):
         checks.training(result, cv1)
+
+
+def history_figure(**limits: list[float]) -> dict:
+    """The description of a correct history plot of HISTORY, with the axis limits given.
+
+    Without limits it is a description written before labkit recorded them.
+    """
+    epochs = [float(epoch) for epoch in range(1, len(HISTORY["accuracy"]) + 1)]
+    lines = [{"label": key, "x": epochs, "y": HISTORY[key]} for key in ("accuracy", "val_accuracy")]
+    axes = {"xlabel": "Epoch", "ylabel": "Accuracy", "legend": ["accuracy", "val_accuracy"]}
+    return {"axes": [{**axes, "lines": lines, **limits}]}
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        pytest.param({}, "", id="no limits recorded"),
+        pytest.param({"xlim": [0.75, 6.25], "ylim": [0.0, 1.0]}, "", id="ylim 0 to 1"),
+        pytest.param({"xlim": [0.75, 6.25], "ylim": [1.0, 0.4]}, "", id="inverted y-axis"),
+        pytest.param(
+            {"xlim": [0.75, 6.25], "ylim": [0.5, 1.0]},
+            "plt.ylim([0.5, 1]) hides epoch 1, whose accuracy is 0.45: remove the fixed "
+            "limits, or use plt.ylim([0, 1]).",
+            id="ylim 0.5 to 1",
+        ),
+        pytest.param(
+            {"xlim": [1.5, 6.25], "ylim": [0.0, 1.0]},
+            "plt.xlim([1.5, 6.25]) hides epoch 1 (x = 1) of the accuracy line: remove the "
+            "fixed limits.",
+            id="xlim from 1.5",
+        ),
+    ],
+)
+def test_history_plot_wants_every_epoch_in_view(limits, message):
+    verdict = ""
+    try:
+        checks.history_plot(history_figure(**limits), HISTORY)
+    except CheckFailed as failure:
+        verdict = str(failure)
+    assert verdict == message
+
+
+def test_describe_records_the_limits_each_axes_shows():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (fixed, fitted) = plt.subplots(1, 2)
+    fixed.plot(range(1, 7), HISTORY["accuracy"], marker="o")
+    fixed.set_ylim([0.5, 1])
+    fitted.plot(range(1, 7), HISTORY["accuracy"], marker="o")
+    description, _ = figures.describe(figure)
+    plt.close(figure)
+    first, second = description["axes"]
+    assert first["ylim"] == [0.5, 1.0]
+    assert second["xlim"][0] < 1 and second["xlim"][1] > 6
+    assert second["ylim"][0] < 0.45 and second["ylim"][1] > 0.71
+    assert all(isinstance(limit, float) for limit in [*first["xlim"], *first["ylim"]])
