@@ -22,28 +22,16 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from labkit import feedback, gradebook, intake, report
 from labkit.course import Course
+from labkit.gradebook import FINAL, UNGRADED, Row
 from labkit.worker import Done, Options, Task, grade
 
 STATE_VERSION = "1"
-
-
-@dataclass(frozen=True)
-class Row:
-    """One student's line in the gradebook."""
-
-    student: str
-    scores: dict[str, float]  # by lab; a lab not graded is missing
-    total: float
-    max_score: float
-    status: str  # graded, partial or error
-    reason: str
-    seconds: float
 
 
 def run(
@@ -110,7 +98,8 @@ def _kept_row(out: Path, student: str, digest: str) -> Row | None:
         return None
     if saved.get("hash") != digest or not (out / "results" / f"{student}.json").is_file():
         return None
-    return Row(**saved["row"])
+    row = Row(**saved["row"])
+    return row if row.status in FINAL else None
 
 
 def _graded(
@@ -230,8 +219,10 @@ def _row(done: Done, labs: list[str], notes: Sequence[str]) -> Row:
         if t["tags"][1] == "submission" and t["output"].startswith("not submitted")
     }
     missing = [lab for lab in labs if lab in unsubmitted]
-    reasons = [f"not submitted: {', '.join(missing)}"] if missing else []
-    status = "partial" if missing else "graded"
+    ungraded = [t["name"] for t in tests if UNGRADED in t["tags"][2:]]
+    reasons = [f"{UNGRADED}: {', '.join(ungraded)}"] if ungraded else []
+    reasons += [f"not submitted: {', '.join(missing)}"] if missing else []
+    status = UNGRADED if ungraded else "partial" if missing else "graded"
     return Row(
         done.student,
         scores,

@@ -24,7 +24,6 @@ from labkit.limits import Limits, add_options
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_UNGRADED = 3  # the grader could not judge some checks: grade again, not the student's fault
-STATUSES = ("graded", "partial", "error")
 COURSE_HELP = (
     "folder holding graders/, exercises/, reference/ and templates/ (default: $LABKIT_COURSE, "
     "else the current folder, else labkit's own)"
@@ -196,7 +195,7 @@ def handouts(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def grade_batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Grade every submission in a class folder into a gradebook and feedback pages."""
-    from labkit import batch
+    from labkit import batch, gradebook
     from labkit.worker import Options
 
     course = _course(args, parser)
@@ -217,13 +216,16 @@ def grade_batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     except KeyboardInterrupt:
         print(f"interrupted: finished results are in {args.out}; run again to resume")
         return 130
-    counts = {status: sum(row.status == status for row in rows) for status in STATUSES}
+    counts = {status: sum(row.status == status for row in rows) for status in gradebook.STATUSES}
     print(
         f"{len(rows)} submissions: "
         + ", ".join(f"{count} {status}" for status, count in counts.items())
         + f". Gradebook: {args.out / 'gradebook.csv'}"
     )
-    return EXIT_PASSED
+    again = [row.student for row in rows if row.status not in gradebook.FINAL]
+    if again:
+        print(f"to grade again (run the same command): {', '.join(again)}")
+    return EXIT_UNGRADED if counts[gradebook.UNGRADED] else EXIT_PASSED
 
 
 def build_release(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -20,14 +20,12 @@ from collections import Counter
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from labkit import artifacts, report
 from labkit.course import Course
+from labkit.gradebook import FINAL, Row
 from labkit.lab import FIGURE, Lab, Value
-
-if TYPE_CHECKING:
-    from labkit.batch import Row
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
@@ -97,7 +95,7 @@ def write_summary(
     path: Path, rows: Sequence[Row], results: Path, course: Course, labs: Sequence[str]
 ) -> None:
     """The instructor's summary of a batch, written to ``path``."""
-    graded = [row for row in rows if row.status != "error"]
+    graded = [row for row in rows if row.status in FINAL]
     parts = [
         "<h1>Class summary</h1>",
         f"<p>{len(rows)} submissions: {len(graded)} graded, "
@@ -120,8 +118,8 @@ def write_summary(
             ],
         )
     )
-    errored = [row for row in rows if row.status == "error"]
-    parts.append("<h2>Errored submissions</h2>")
+    errored = [row for row in rows if row.status not in FINAL]
+    parts.append("<h2>To grade again: errors and checks the grader could not grade</h2>")
     parts.append(_table(["student", "reason"], [[row.student, row.reason] for row in errored]))
     path.write_text(_document("Class summary", parts), encoding="utf-8")
 

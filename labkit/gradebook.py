@@ -1,9 +1,9 @@
 """The class's gradebook: one CSV row per student, that spreadsheets and LMS imports read.
 
 Columns: ``student``, one score per lab, ``total``, ``max_score``, ``status`` (graded,
-partial or error), ``reason`` and ``seconds``. The file is UTF-8 with a byte-order mark, so
-that Excel reads names in any script; text that a spreadsheet would run as a formula is
-quoted with a leading apostrophe.
+partial, could not grade or error), ``reason`` and ``seconds``. The file is UTF-8 with a
+byte-order mark, so that Excel reads names in any script; text that a spreadsheet would run
+as a formula is quoted with a leading apostrophe.
 
 Usage: ``gradebook.write(Path("out/gradebook.csv"), rows, ["my_lab"])``
 """
@@ -13,13 +13,28 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from labkit.batch import Row
+from labkit.report import COULD_NOT_GRADE
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+UNGRADED = COULD_NOT_GRADE  # the grader failed on part of it: grade it again
+STATUSES = ("graded", "partial", UNGRADED, "error")
+FINAL = ("graded", "partial")  # a row a rerun may keep; any other is graded again
+
+
+@dataclass(frozen=True)
+class Row:
+    """One student's line in the gradebook."""
+
+    student: str
+    scores: dict[str, float]  # by lab; a lab not graded is missing
+    total: float
+    max_score: float
+    status: str  # one of STATUSES
+    reason: str
+    seconds: float
 
 
 def write(path: Path, rows: Sequence[Row], labs: Sequence[str]) -> None:
