@@ -5,8 +5,8 @@ A dataset is any ``keras.datasets`` name, or a ``.npz`` file holding the four ar
 its sha256. ``$LABKIT_DATA/<name>.npz`` wins over both, so a course can run offline.
 
 A grading run resolves every dataset here, in the grader, and hands its children a folder
-of ``.npz`` files (``stage``): a child in the sandbox has no network and no writable Keras
-cache, so it must never need either.
+of ``.npz`` files (``local_file``, ``write_npz``): a child in the sandbox has no network and
+no writable Keras cache, so it must never need either.
 
 Usage: ``(x_train, y_train), (x_test, y_test) = datasets.load(Dataset("digits"))``
 """
@@ -19,7 +19,6 @@ import os
 import shutil
 import threading
 import urllib.request
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,29 +89,24 @@ def local(dataset: Dataset | str) -> tuple[Split, Split] | None:
     return load(dataset)
 
 
-def stage(wanted: Sequence[Dataset], folder: Path) -> tuple[dict[str, Path], dict[str, str]]:
-    """Resolve ``wanted`` here and return, by name, each one's ``.npz`` file, and the problems.
+def local_file(dataset: Dataset) -> Path | None:
+    """The dataset's ``.npz`` file on this machine, checked; None when only Keras' own loader
+    or a download can provide it.
 
-    A dataset that already is a local ``.npz`` file (``$LABKIT_DATA``, a declared path, a
-    verified download) is used where it is; one that only Keras' own loader can read (its
-    cache layout, or a download) is written to ``folder`` as ``<name>.npz``. A dataset that
-    cannot be loaded is left out, with what to do about it.
+    Reads nothing but NumPy files, so it is safe while TensorFlow is being imported.
     """
-    files: dict[str, Path] = {}
-    problems: dict[str, str] = {}
-    for dataset in dict.fromkeys(wanted):
-        try:
-            arrays = load(dataset)  # a file that is not a dataset is found out here, not later
-            found = _local_path(dataset)
-        except DatasetUnavailable as error:
-            problems[dataset.name] = str(error)
-            continue
-        if found is None:
-            found = folder / f"{dataset.name}.npz"
-            (x_train, y_train), (x_test, y_test) = arrays
-            np.savez(found, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-        files[dataset.name] = found.resolve()
-    return files, problems
+    path = _local_path(dataset)
+    if path is not None:
+        load(dataset)  # a file that is not a dataset is found out here, not in a child
+    return path
+
+
+def write_npz(dataset: Dataset, folder: Path) -> Path:
+    """Load the dataset (Keras' cache, or a download) and write it as ``folder/<name>.npz``."""
+    (x_train, y_train), (x_test, y_test) = load(dataset)
+    path = folder / f"{dataset.name}.npz"
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path
 
 
 def _local_path(dataset: Dataset) -> Path | None:

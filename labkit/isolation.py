@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -251,7 +252,10 @@ class Server:
         self._count = itertools.count()
         # Outside the work folder, which each child sees only its own lab's part of.
         self.data_folder = Path(tempfile.mkdtemp(prefix="labkit-data-"))
-        files, self.unavailable = datasets.stage(data, self.data_folder)
+        self._problems: dict[str, str] = {}  # datasets that could not be loaded, with why
+        self._pending: list[Dataset] = []  # datasets that only Keras' loader can read
+        self._staging = threading.Lock()
+        files = self._local_files(data)
         binds = _data_binds(files, self.data_folder, linked=self.binary is None)
         env = environment(
             {**CHILD_SETTINGS, **(_inside() if self.binary else {})},
@@ -279,10 +283,46 @@ class Server:
         """Whether children run isolated: bubblewrap, each in its own folders."""
         return self.binary is not None
 
+    def _local_files(self, data: Sequence[Dataset]) -> dict[str, Path]:
+        """The datasets' files on this machine, by name; the others wait in ``_pending``."""
+        files = {}
+        for dataset in dict.fromkeys(data):
+            try:
+                found = datasets.local_file(dataset)
+            except datasets.DatasetUnavailable as error:
+                self._problems[dataset.name] = str(error)
+                continue
+            if found is None:
+                self._pending.append(dataset)
+            else:
+                files[dataset.name] = found.resolve()
+        return files
+
+    def stage(self) -> None:
+        """Write the datasets that only Keras' loader can read into the data folder.
+
+        Loading them imports Keras, which must not happen while another thread imports
+        TensorFlow; a child that is started calls this first.
+        """
+        with self._staging:
+            for dataset in self._pending:
+                try:
+                    datasets.write_npz(dataset, self.data_folder)
+                except datasets.DatasetUnavailable as error:
+                    self._problems[dataset.name] = str(error)
+            self._pending = []
+
+    @property
+    def unavailable(self) -> dict[str, str]:
+        """The datasets that could not be loaded, by name, with what to do about it."""
+        self.stage()
+        return dict(self._problems)
+
     def start(
         self, request: dict[str, Any], inputs: list[Path], outputs: list[Path], memory_bytes: int
     ) -> forkserver.Child:
         """Start a child for ``request`` that sees ``inputs``, read-only, and writes ``outputs``."""
+        self.stage()
         if self.active:
             name = str(next(self._count))
             request = {**request, "cgroups": self.cgroups.add(name, memory_bytes)}
@@ -296,6 +336,7 @@ class Server:
 
     def preload(self, wanted: list[Dataset]) -> None:
         """Have the server read these datasets once, for the children it forks later."""
+        self.stage()
         self.server.preload(wanted)
 
     def close(self) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -263,15 +262,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     from labkit import training
 
     grading = session.config.stash[session_key]
-    # The fork server imports TensorFlow while this process does the same; the run's
-    # datasets are resolved as the server is made, so a dataset that cannot be loaded costs
-    # only its own labs, as "could not grade".
-    importing = threading.Thread(target=training.make_deterministic)
-    importing.start()
-    try:
-        grading.open()
-    finally:
-        importing.join()
+    # The fork server imports TensorFlow while this process does the same. A dataset that
+    # cannot be loaded costs only its own labs, as "could not grade" (``unavailable``).
+    grading.open()
+    training.make_deterministic()
     try:
         grading.start(lab_names)
     except submission.SubmissionError as error:
