@@ -178,7 +178,11 @@ def handouts(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     course = _course(args, parser)
     chosen = args.lab or list(course.labs)
-    built = builder.build(course, args.out, chosen, args.epochs, run=not args.no_run)
+    try:
+        built = builder.build(course, args.out, chosen, args.epochs, run=not args.no_run)
+    except builder.HandoutError as error:
+        print(f"labkit handouts: {error}", file=sys.stderr)
+        return EXIT_FAILED
     for handout in built:
         print(f"{handout.student.stem}:")
         for path in (
