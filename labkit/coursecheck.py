@@ -79,9 +79,12 @@ def findings(course: Course, grade: bool = True) -> Iterator[Finding]:
 
 def verdict(found: list[Finding], graded: bool) -> str:
     """The last line of ``labkit check-course``."""
+    if len(found) == 1:
+        return "the course is not consistent: 1 problem above; fix it and check again"
     if found:
-        count = f"{len(found)} problem{'s' if len(found) > 1 else ''}"
-        return f"the course is not consistent: {count} above; fix them and check again"
+        return (
+            f"the course is not consistent: {len(found)} problems above; fix them and check again"
+        )
     if not graded:
         return "the declarations are consistent (reference and stubs not graded: --no-grade)"
     return (
