@@ -80,6 +80,13 @@ def calibrate(session: nox.Session) -> None:
 
 
 @nox.session
+def check_course(session: nox.Session) -> None:
+    """Check the course against itself: declarations, files, then reference and stub scores."""
+    session.install("-e", ".")
+    session.run("labkit", "check-course", *session.posargs, env=data_env())
+
+
+@nox.session
 def handouts(session: nox.Session) -> None:
     """Build the student and solution notebooks and HTML pages into build/handouts/."""
     session.install("-e", ".")

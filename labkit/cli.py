@@ -1,7 +1,7 @@
 """The ``labkit`` command.
 
 Usage: ``labkit grade [--submission PATH] [--lab NAME] [--results FILE]``, ``labkit handouts``,
-``labkit labs``
+``labkit labs``, ``labkit check-course [--no-grade]``
 """
 
 from __future__ import annotations
@@ -180,7 +180,11 @@ def handouts(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     course = _course(args, parser)
     chosen = args.lab or list(course.labs)
-    built = builder.build(course, args.out, chosen, args.epochs, run=not args.no_run)
+    try:
+        built = builder.build(course, args.out, chosen, args.epochs, run=not args.no_run)
+    except builder.HandoutError as error:
+        print(f"labkit handouts: {error}", file=sys.stderr)
+        return EXIT_FAILED
     for handout in built:
         print(f"{handout.student.stem}:")
         for path in (
@@ -247,6 +251,18 @@ def list_labs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Print the course's labs as the Markdown table the README shows."""
     print(labs_table(_course(args, parser)))
     return EXIT_PASSED
+
+
+def check_course(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Check the course against itself; exit 0 when its labs, files and scores agree."""
+    from labkit import coursecheck
+
+    found = []
+    for finding in coursecheck.findings(_course(args, parser), grade=not args.no_grade):
+        print(finding, flush=True)  # grading takes a while: show each finding as it comes
+        found.append(finding)
+    print(coursecheck.verdict(found, graded=not args.no_grade))
+    return EXIT_FAILED if found else EXIT_PASSED
 
 
 def _course(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Course:
@@ -334,6 +350,15 @@ def _parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("labs", help="print the course's labs as a Markdown table")
     listing.add_argument("--course", type=Path, help=COURSE_HELP)
     listing.set_defaults(run=list_labs, parser=listing, lab=[])
+    checking = commands.add_parser(
+        "check-course",
+        help="check the course against itself: declarations, files, reference and stub scores",
+    )
+    checking.add_argument("--course", type=Path, help=COURSE_HELP)
+    checking.add_argument(
+        "--no-grade", action="store_true", help="only check the declarations and files (fast)"
+    )
+    checking.set_defaults(run=check_course, parser=checking, lab=[])
     return parser
 
 

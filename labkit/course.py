@@ -161,15 +161,27 @@ def _shape(shape: tuple[int, ...]) -> str:
 @functools.cache
 def _discover(graders: Path) -> dict[str, tuple[Lab, ModuleType]]:
     labs = {}
-    for path in sorted(graders.glob(f"{GRADER_PREFIX}*.py")):
-        found = _declared(path)
-        if found is not None:
-            labs[found[0].name] = found
+    for path in grader_files(graders):
+        found = declaration(path)
+        if found is None:
+            continue
+        problem = misnamed(path, found[0])
+        if problem:
+            raise CourseError(f"{path}: {problem}")
+        labs[found[0].name] = found
     return labs
 
 
-def _declared(path: Path) -> tuple[Lab, ModuleType] | None:
-    """The LAB a grader module declares, and the module; None for a module without one."""
+def grader_files(graders: Path) -> list[Path]:
+    """The grader modules in ``graders``, in file-name order; each may declare one lab."""
+    return sorted(graders.glob(f"{GRADER_PREFIX}*.py"))
+
+
+def declaration(path: Path) -> tuple[Lab, ModuleType] | None:
+    """The LAB a grader module declares, and the module; None for a module without one.
+
+    The lab's name is not compared with the file's here: see ``misnamed``.
+    """
     name = f"labkit_course_{abs(hash(str(path.parent)))}_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -187,10 +199,15 @@ def _declared(path: Path) -> tuple[Lab, ModuleType] | None:
         return None
     if not isinstance(lab, Lab):
         raise CourseError(f"{path}: LAB must be a labkit.lab.Lab, not {type(lab).__name__}")
-    expected = path.stem.removeprefix(GRADER_PREFIX)
-    if lab.name != expected:
-        raise CourseError(
-            f"{path} declares the lab {lab.name!r}: name the file {GRADER_PREFIX}{lab.name}.py, "
-            f"or the lab {expected!r}"
-        )
     return lab, module
+
+
+def misnamed(path: Path, lab: Lab) -> str | None:
+    """What to rename when the grader's file and its lab have different names, else None."""
+    expected = path.stem.removeprefix(GRADER_PREFIX)
+    if lab.name == expected:
+        return None
+    return (
+        f"the lab is named {lab.name!r}: name the file {GRADER_PREFIX}{lab.name}.py, "
+        f"or the lab {expected!r}"
+    )

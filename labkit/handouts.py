@@ -4,13 +4,18 @@ One Jinja template per lab (the course's ``templates/<lab>.ipynb.j2``) renders t
 solution notebook, with each exercise cell's code taken from ``reference/<lab>.py``.
 nbconvert preprocessors then derive the student notebook (stubs from
 ``exercises/<lab>.py``, no outputs), execute the solution notebook and export both as HTML.
+An executed solution notebook whose "check your work" cell is not full marks stops the build
+with ``HandoutError``: a handout must not teach a solution its own grader fails.
 
 Usage: ``labkit handouts --out build/handouts --epochs 1``
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +23,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from labkit import sourcecode
-from labkit.course import Course
+from labkit.course import COURSE_ENV, Course
 from labkit.lab import Lab
 from labkit.notebooks import GRADED_TAG
 
@@ -29,6 +34,10 @@ DETERMINISM = (
 )
 MARKER = re.compile(r"^# %%(?P<rest>.*)$")
 KERNEL = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+class HandoutError(RuntimeError):
+    """A lab's handout cannot be built as it stands; the message names the lab and the fix."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +153,9 @@ def student_notebook(course: Course, solution: nbformat.NotebookNode) -> nbforma
     return student
 
 
-def execute(notebook: nbformat.NotebookNode, workdir: Path, epochs: int | None) -> None:
+def execute(
+    notebook: nbformat.NotebookNode, course: Course, workdir: Path, epochs: int | None
+) -> None:
     """Run every cell in a fresh kernel, in place; outputs are made reproducible."""
     from nbconvert.preprocessors import ExecutePreprocessor
 
@@ -152,11 +163,50 @@ def execute(notebook: nbformat.NotebookNode, workdir: Path, epochs: int | None) 
 
     if epochs is not None:
         SetParameters(values={"EPOCHS": epochs}).preprocess(notebook, {})
-    ExecutePreprocessor(timeout=1800, kernel_name="python3", record_timing=False).preprocess(
-        notebook, {"metadata": {"path": str(workdir)}}
-    )
+    with _kernels_grade_with(course):
+        ExecutePreprocessor(timeout=1800, kernel_name="python3", record_timing=False).preprocess(
+            notebook, {"metadata": {"path": str(workdir)}}
+        )
     StableOutputs().preprocess(notebook, {})
     nbformat.validate(notebook)
+
+
+@contextlib.contextmanager
+def _kernels_grade_with(course: Course) -> Iterator[None]:
+    """Have the kernels started meanwhile grade "check your work" with ``course``: they run
+    in the output folder, where labkit would otherwise fall back on its own course."""
+    before = os.environ.get(COURSE_ENV)
+    os.environ[COURSE_ENV] = str(course.root)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[COURSE_ENV]
+        else:
+            os.environ[COURSE_ENV] = before
+
+
+def require_full_marks(notebook: nbformat.NotebookNode, lab: Lab) -> None:
+    """Raise HandoutError unless each "check your work" in the executed solution notebook
+    gave full marks."""
+    from labkit import selfcheck
+
+    for cell in selfcheck.check_cells(notebook):
+        score = selfcheck.shown_score(cell)
+        if score is None:
+            printed = "".join(output.get("text", "") for output in cell.outputs)
+            raise HandoutError(
+                f'{lab.name}: "check your work" in the solution notebook gave no score; it '
+                f"printed: {' / '.join(printed.strip().splitlines()[-3:]) or 'nothing'}"
+            )
+        if score["score"] < score["max_score"]:
+            raise HandoutError(
+                f'{lab.name}: "check your work" in the solution notebook scored '
+                f"{score['score']:g}/{score['max_score']:g}, not full marks; failed: "
+                f"{'; '.join(score['failed'])}. Fix the lab's reference or grader until "
+                f"`labkit grade --submission reference --lab {lab.name}` passes, then build "
+                "again"
+            )
 
 
 def to_html(notebook: nbformat.NotebookNode) -> str:
@@ -177,7 +227,8 @@ def build(
         solution = solution_notebook(course, lab)
         student = student_notebook(course, solution)
         if run:
-            execute(solution, out, epochs)
+            execute(solution, course, out, epochs)
+            require_full_marks(solution, lab)
         handout = Handout(
             student=out / "student" / f"{name}.ipynb",
             solution=out / "solutions" / f"{name}.ipynb",

@@ -9,6 +9,10 @@ beside the cells that ran.
 The course is found as ``labkit grade`` finds it: ``$LABKIT_COURSE``, the notebook's folder
 when it holds ``graders/``, else the folder labkit was installed from.
 
+Beside the table the cell shows the score as data of its own type (``SCORE_TYPE``), which
+Jupyter does not display; the handouts build reads it back with ``shown_score`` to refuse a
+solution notebook that is not full marks.
+
 Usage, in a notebook cell: ``check_your_work("my_lab", globals())``
 """
 
@@ -30,6 +34,9 @@ from labkit.handouts import notebook_imports
 from labkit.lab import NAMES, Lab
 
 SHOWN_AS = "your notebook"
+#: How a "check your work" cell calls this module; the handouts build looks for it.
+CHECK_CALL = "check_your_work("
+SCORE_TYPE = "application/vnd.labkit.score+json"
 
 
 def check_your_work(lab_name: str, namespace: dict[str, Any]) -> None:
@@ -71,7 +78,35 @@ def check_your_work(lab_name: str, namespace: dict[str, Any]) -> None:
         ],
         {lab.name: lab.title},
         course.hidden_points,
+        _score(lab, results),
     )
+
+
+def _score(lab: Lab, results: dict[str, Any]) -> dict[str, Any]:
+    """The score a results file gives, with the names of the checks that failed."""
+    failed = [test["name"] for test in results["tests"] if test["status"] == "failed"]
+    return {
+        "lab": lab.name,
+        "score": results["score"],
+        "max_score": results["max_score"],
+        "failed": failed,
+    }
+
+
+def check_cells(notebook: Any) -> list[Any]:
+    """The code cells of a notebook that run "check your work"."""
+    return [
+        cell for cell in notebook.cells if cell.cell_type == "code" and CHECK_CALL in cell.source
+    ]
+
+
+def shown_score(cell: Any) -> dict[str, Any] | None:
+    """The score an executed check cell showed (see ``_score``); None when grading stopped
+    before there was one."""
+    for output in cell.get("outputs", []):
+        if SCORE_TYPE in output.get("data", {}):
+            return output["data"][SCORE_TYPE]
+    return None
 
 
 def module_source(
@@ -114,8 +149,10 @@ def _show(
     results: list[report.CheckResult],
     titles: dict[str, str],
     hidden_points: dict[str, float] | None = None,
+    score: dict[str, Any] | None = None,
 ) -> None:
-    """The score table: as HTML in a Jupyter kernel, as text anywhere else."""
+    """The score table: as HTML in a Jupyter kernel, with ``score`` as data beside it; as text
+    anywhere else."""
     text = report.table(results, titles, hidden_points)
     try:
         from IPython import get_ipython
@@ -127,4 +164,7 @@ def _show(
     if shell is None or getattr(shell, "kernel", None) is None:
         print(text)
         return
-    display({"text/html": report.html_table(results, titles), "text/plain": text}, raw=True)
+    shown = {"text/html": report.html_table(results, titles), "text/plain": text}
+    if score is not None:
+        shown[SCORE_TYPE] = score
+    display(shown, raw=True)

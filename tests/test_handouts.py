@@ -6,6 +6,9 @@ import ast
 import filecmp
 import json
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -19,6 +22,14 @@ LABS = list(COURSE.labs)
 # A C++ log line ("E0000 00:00:1795659040.99 3110 node_def_util.cc:682] ...") or absl's
 # notice that it logs before it is set up.
 TENSORFLOW_LOG = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog", re.MULTILINE)
+# The stripes template stands alone, without the course skeleton's last cell; these tests
+# give their copy of it one.
+CHECK_YOUR_WORK = """
+# %%
+from labkit.selfcheck import check_your_work
+
+check_your_work("{{ lab.name }}", globals())
+"""
 MAX_POINTS = {  # the instructor's copy: hidden checks included
     "cv1_mnist_intro": 11,
     "cv2_fashion_mnist_intro": 13,
@@ -138,3 +149,32 @@ def test_handout_text_holds_whatever_the_data_source(lab):
     text = handouts.render(COURSE, COURSE.lab(lab)).casefold()
     for word in ("offline", "jpeg", "to train on"):
         assert word not in text, f"{lab}: {word!r}"
+
+
+def test_a_solution_short_of_full_marks_stops_the_build(stripes_course, tmp_path):
+    course = tmp_path / "course"
+    shutil.copytree(stripes_course, course)
+    template = course / "templates" / "stripes.ipynb.j2"
+    template.write_text(template.read_text() + CHECK_YOUR_WORK)
+    reference = course / "reference" / "stripes.py"
+    right = reference.read_text()
+    wrong = right.replace("return images[:, :, ::-1]", "return images[:, ::-1, :]")
+    assert wrong != right
+    reference.write_text(wrong)
+    out = tmp_path / "out"
+    finished = subprocess.run(
+        [
+            *(sys.executable, "-m", "labkit.cli", "handouts", "--course", str(course)),
+            *("--lab", "stripes", "--epochs", "1", "--out", str(out)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert finished.returncode == 1, finished.stdout + finished.stderr
+    assert (
+        'labkit handouts: stripes: "check your work" in the solution notebook scored 12/13, '
+        "not full marks; failed: stripes: augment() mirrors each image left to right."
+    ) in finished.stderr
+    assert not (out / "solutions" / "stripes.ipynb").exists()
