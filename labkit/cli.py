@@ -20,7 +20,7 @@ from pathlib import Path
 
 from labkit import isolation, report, submission
 from labkit.course import Course, CourseError, labs_table
-from labkit.limits import Limits, add_options
+from labkit.limits import Limits, SettingError, add_options
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_UNGRADED = 3  # the grader could not judge some checks: grade again, not the student's fault
@@ -31,7 +31,11 @@ COURSE_HELP = (
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    try:
+        parser = _parser()
+    except SettingError as error:
+        print(f"labkit: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         # Errors belong to the command the student typed, so its usage is what they see.

@@ -5,6 +5,10 @@ graded beside other work gets the same grade as on an idle machine. The wall-clo
 only a backstop against a process that waits forever; it sits far above what any lab needs
 on a loaded machine.
 
+Each limit is an option (``--time-limit``) and a setting, the environment variable
+``LABKIT_TIME_LIMIT`` and so on, which gives the option's default: for a CI job, a course's
+noxfile or an autograder image.
+
 Usage::
 
     limits = Limits.from_options(args)   # argparse's namespace, or pytest's config.getoption
@@ -14,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +48,10 @@ class Limits:
         return args
 
 
+class SettingError(ValueError):
+    """A limit's environment variable that is not a number; the message says what to set."""
+
+
 @dataclass(frozen=True)
 class Option:
     """One limit's command-line option: its flag, the field it sets, and in what unit."""
@@ -62,7 +71,22 @@ class Option:
         return given if self.unit == 1 else round(given * self.unit)
 
     @property
+    def setting(self) -> str:
+        """The environment variable that gives the option's default."""
+        return "LABKIT_" + self.dest.upper()
+
+    @property
     def default(self) -> float:
+        """The setting's value where it is set, else the limit's own default."""
+        given = os.environ.get(self.setting, "").strip()
+        if given:
+            try:
+                return float(given)
+            except ValueError:
+                raise SettingError(
+                    f"{self.setting}={given!r} is not a number: set it to {self.metavar}, "
+                    "for example 120"
+                ) from None
         default = {item.name: item.default for item in dataclasses.fields(Limits)}[self.field]
         return default / self.unit
 
@@ -71,23 +95,25 @@ OPTIONS = (
     Option(
         "--time-limit",
         "cpu_seconds",
-        "CPU seconds for each lab's submission process (default: %(default)g)",
+        "CPU seconds for each lab's submission process (default: %(default)g; "
+        "setting: LABKIT_TIME_LIMIT)",
     ),
     Option(
         "--training-limit",
         "training_seconds",
-        "CPU seconds for the grader's training of each lab's model (default: %(default)g)",
+        "CPU seconds for the grader's training of each lab's model (default: %(default)g; "
+        "setting: LABKIT_TRAINING_LIMIT)",
     ),
     Option(
         "--wall-limit",
         "wall_seconds",
         "wall-clock seconds for any one process, a backstop against one that waits forever "
-        "(default: %(default)g)",
+        "(default: %(default)g; setting: LABKIT_WALL_LIMIT)",
     ),
     Option(
         "--memory-limit",
         "memory_bytes",
-        "GiB for each lab's processes (default: %(default)g)",
+        "GiB for each lab's processes (default: %(default)g; setting: LABKIT_MEMORY_LIMIT)",
         unit=GIB,
         metavar="GIB",
     ),

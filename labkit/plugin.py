@@ -25,7 +25,7 @@ from labkit import artifacts, isolation, report, sandbox, submission, trainer
 from labkit.course import Course, check_of
 from labkit.failures import CheckFailed, GraderFault
 from labkit.lab import Lab
-from labkit.limits import Limits, add_options
+from labkit.limits import Limits, SettingError, add_options
 from labkit.report import CheckResult
 from labkit.training import TrainingResult
 
@@ -173,7 +173,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         help="keep, per lab, the grader's training run and the figures drawn, for feedback",
     )
-    add_options(group.addoption)
+    try:
+        add_options(group.addoption)
+    except SettingError as error:
+        raise pytest.UsageError(str(error)) from None
     group.addoption(
         "--isolation",
         choices=isolation.MODES,

@@ -89,3 +89,16 @@ def test_isolation_required_refuses_without_a_sandbox():
     assert finished.stderr.startswith("could not grade: ")
     assert "isolation: unavailable on this platform" in finished.stderr
     assert "refuses to grade without it" in finished.stderr
+
+
+def test_each_limit_is_also_a_setting():
+    from labkit.limits import OPTIONS
+
+    settings = {spec.setting: "7" for spec in OPTIONS}
+    shown = labkit("--help", **settings).stdout
+    for spec in OPTIONS:
+        assert spec.flag in shown and spec.setting in shown
+    assert shown.count("(default: 7;") == len(OPTIONS)
+    refused = labkit(**{**settings, "LABKIT_WALL_LIMIT": "soon"})
+    assert refused.returncode == 2
+    assert "LABKIT_WALL_LIMIT='soon' is not a number" in refused.stderr
