@@ -39,6 +39,7 @@ def tests(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")  # the stages' layers, as pyproject.toml's contract says
     # pytest exits 5 when it collects no tests; that fails the session on purpose, since
     # labkit's suite is never empty and an empty run would prove nothing.
     session.run("pytest", *session.posargs, env=data_env())
@@ -69,14 +70,14 @@ def gradescope(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Print where grading time goes, per lab and for whole runs, against a bare TF import."""
     session.install("-e", ".")
-    session.run("python", "-m", "labkit.bench", *session.posargs, env=data_env())
+    session.run("python", "-m", "labkit.measure.bench", *session.posargs, env=data_env())
 
 
 @nox.session
 def calibrate(session: nox.Session) -> None:
     """Train the reference and the mistake variants over seeds: thresholds and their margins."""
     session.install("-e", ".")
-    session.run("python", "-m", "labkit.calibrate", *session.posargs, env=data_env())
+    session.run("python", "-m", "labkit.measure.calibrate", *session.posargs, env=data_env())
 
 
 @nox.session

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from labkit.grader import BUILD_MODEL, COMPILE_MODEL, PREPROCESS, ModelChecks
-from labkit.lab import OUTPUT, Lab, Layer, Training
+from labkit.judge.grader import BUILD_MODEL, COMPILE_MODEL, PREPROCESS, ModelChecks
+from labkit.spec.lab import OUTPUT, Lab, Layer, Training
 
 LAB = Lab(
     name="cv1_mnist_intro",

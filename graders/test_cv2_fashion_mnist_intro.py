@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labkit.grader import (
+from labkit.judge.grader import (
     BUILD_MODEL,
     CLASS_NAMES,
     COMPILE_MODEL,
@@ -11,7 +11,7 @@ from labkit.grader import (
     ModelChecks,
     SamplePlotChecks,
 )
-from labkit.lab import OUTPUT, Lab, Layer, Training
+from labkit.spec.lab import OUTPUT, Lab, Layer, Training
 
 LAB = Lab(
     name="cv2_fashion_mnist_intro",

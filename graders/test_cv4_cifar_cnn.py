@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labkit.grader import (
+from labkit.judge.grader import (
     BUILD_MODEL,
     CLASS_NAMES,
     COMPILE_MODEL,
@@ -13,7 +13,7 @@ from labkit.grader import (
     ModelChecks,
     SamplePlotChecks,
 )
-from labkit.lab import OUTPUT, Lab, Layer, Training
+from labkit.spec.lab import OUTPUT, Lab, Layer, Training
 
 LAB = Lab(
     name="cv4_cifar_cnn",

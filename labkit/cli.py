@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import importlib.util
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
-from labkit import isolation, report, submission
-from labkit.course import Course, CourseError, labs_table
-from labkit.limits import Limits, SettingError, add_options
+from labkit import report
+from labkit.grading.capture import captured_output
+from labkit.intake import submission
+from labkit.sandbox import isolation
+from labkit.spec.course import Course, CourseError, labs_table
+from labkit.spec.limits import Limits, SettingError, add_options
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_UNGRADED = 3  # the grader could not judge some checks: grade again, not the student's fault
@@ -142,35 +143,6 @@ def _pytest_args(args: argparse.Namespace, graders: Path) -> list[str]:
     return pytest_args
 
 
-class _Captured:
-    """What a block wrote to stdout and stderr, readable once the block has ended."""
-
-    text = ""
-
-
-@contextlib.contextmanager
-def captured_output() -> Iterator[_Captured]:
-    """Send everything written to stdout and stderr, TensorFlow's C++ logs included, aside."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    captured = _Captured()
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield captured
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-            sink.seek(0)
-            captured.text = sink.read().decode("utf-8", errors="replace")
-
-
 def _explain(output: str, code: int) -> None:
     """Show why grading stopped before any check ran: pytest's errors, not TensorFlow's logs."""
     errors = [line for line in output.splitlines() if line.startswith(("ERROR", "E   "))]
@@ -180,7 +152,7 @@ def _explain(output: str, code: int) -> None:
 
 def handouts(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Build the student and solution notebooks and their HTML pages."""
-    from labkit import handouts as builder
+    from labkit.publish import handouts as builder
 
     course = _course(args, parser)
     chosen = args.lab or list(course.labs)
@@ -203,8 +175,9 @@ def handouts(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def grade_batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Grade every submission in a class folder into a gradebook and feedback pages."""
-    from labkit import batch, gradebook
-    from labkit.worker import Options
+    from labkit.batch import classrun
+    from labkit.batch.worker import Options
+    from labkit.report import gradebook
 
     course = _course(args, parser)
     if not args.submissions.is_dir():
@@ -220,7 +193,9 @@ def grade_batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         course.root, args.isolation, Limits.from_options(partial(getattr, args)), tuple(args.lab)
     )
     try:
-        rows = batch.run(args.submissions, args.out, options, args.workers, args.force, args.dask)
+        rows = classrun.run(
+            args.submissions, args.out, options, args.workers, args.force, args.dask
+        )
     except KeyboardInterrupt:
         print(f"interrupted: finished results are in {args.out}; run again to resume")
         return 130
@@ -238,7 +213,7 @@ def grade_batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 
 def build_release(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Build the student release, or with --gradescope the Gradescope autograder."""
-    from labkit import release
+    from labkit.publish import release
 
     course = _course(args, parser)
     try:
@@ -259,7 +234,7 @@ def list_labs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def check_course(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Check the course against itself; exit 0 when its labs, files and scores agree."""
-    from labkit import coursecheck
+    from labkit.publish import coursecheck
 
     found = []
     for finding in coursecheck.findings(_course(args, parser), grade=not args.no_grade):
@@ -332,18 +307,18 @@ def _parser() -> argparse.ArgumentParser:
         "--no-run", action="store_true", help="do not execute the solution notebooks"
     )
     building.set_defaults(run=handouts, parser=building)
-    batch = commands.add_parser("grade-batch", help="grade a class folder of submissions")
-    batch.add_argument("submissions", type=Path, help="folder with one entry per student")
-    batch.add_argument("--out", type=Path, required=True, help="folder for the outputs")
-    batch.add_argument("--workers", type=int, help="grading processes (default: one per core)")
-    batch.add_argument("--force", action="store_true", help="grade again what is unchanged")
-    batch.add_argument(
+    batching = commands.add_parser("grade-batch", help="grade a class folder of submissions")
+    batching.add_argument("submissions", type=Path, help="folder with one entry per student")
+    batching.add_argument("--out", type=Path, required=True, help="folder for the outputs")
+    batching.add_argument("--workers", type=int, help="grading processes (default: one per core)")
+    batching.add_argument("--force", action="store_true", help="grade again what is unchanged")
+    batching.add_argument(
         "--dask", metavar="ADDRESS", help="grade on a Dask cluster: its scheduler, or 'local'"
     )
-    batch.add_argument("--lab", action="append", default=[], help="grade only this lab")
-    batch.add_argument("--course", type=Path, help=COURSE_HELP)
-    _add_limits(batch)
-    batch.set_defaults(run=grade_batch, parser=batch)
+    batching.add_argument("--lab", action="append", default=[], help="grade only this lab")
+    batching.add_argument("--course", type=Path, help=COURSE_HELP)
+    _add_limits(batching)
+    batching.set_defaults(run=grade_batch, parser=batching)
     releasing = commands.add_parser("release", help="build the student release (no solutions)")
     releasing.add_argument("--out", type=Path, default=Path("dist"), help="output folder")
     releasing.add_argument(

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow  # noqa: F401
 
-from labkit.course import Course
+from labkit.spec.course import Course
 
 pytest_plugins = ["pytester"]
 # A second course, graded by test_new_lab.py; its grader is not one of this suite's tests.

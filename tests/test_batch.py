@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageStat
 
-from labkit import batch, feedback, gradebook
-from labkit.worker import Options
+from labkit.batch import classrun
+from labkit.batch.worker import Options
+from labkit.report import feedback, gradebook
 
 HOSTILE_EXIT = "import os\nos._exit(3)\n"
 
@@ -61,7 +62,7 @@ def classroom(stripes_course: Path, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture(scope="module")
 def graded(classroom: Path, options: Options, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("out")
-    batch.run(classroom, out, options, workers=2, progress=False)
+    classrun.run(classroom, out, options, workers=2, progress=False)
     return out
 
 
@@ -130,7 +131,7 @@ def test_a_rerun_grades_only_what_changed(graded, classroom, options, tmp_path):
     shutil.copytree(graded, out)
     kept = (out / "state" / "alice.json").stat().st_mtime_ns
     (out / "results" / "carol.json").unlink()  # as if interrupted before carol finished
-    batch.run(classroom, out, options, workers=1, progress=False)
+    classrun.run(classroom, out, options, workers=1, progress=False)
     assert (out / "state" / "alice.json").stat().st_mtime_ns == kept
     assert (out / "results" / "carol.json").is_file()
     assert rows(out) == rows(graded) | {"carol": rows(out)["carol"]}
@@ -148,7 +149,7 @@ def test_an_interrupted_batch_keeps_what_finished(classroom, options, tmp_path, 
 
     monkeypatch.setattr(feedback, "page", interrupt_after_one)
     with pytest.raises(KeyboardInterrupt):
-        batch.run(classroom, out, options, workers=1, progress=False)
+        classrun.run(classroom, out, options, workers=1, progress=False)
     finished = rows(out)
     assert pages[0] in finished and finished[pages[0]]["status"] == "graded"
     assert (out / "results" / f"{pages[0]}.json").is_file()
@@ -162,7 +163,7 @@ def test_dask_grades_as_the_local_pool_does(classroom, options, graded, tmp_path
         copy = shutil.copytree if source.is_dir() else shutil.copy
         copy(source, small / name)
     out = tmp_path / "out"
-    batch.run(small, out, options, workers=2, dask="local", progress=False)
+    classrun.run(small, out, options, workers=2, dask="local", progress=False)
     for name, row in rows(out).items():
         assert {**row, "seconds": ""} == {**rows(graded)[name], "seconds": ""}
     for name in ("alice", "bob"):

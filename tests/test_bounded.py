@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from conftest import COURSE, REFERENCE
 
-from labkit import architecture, forkserver, sandbox, trainer, training
-from labkit.architecture import ModelRefused
-from labkit.lab import Lab
-from labkit.limits import Limits
+from labkit.judge import architecture
+from labkit.sandbox import forkserver, runner, screen, trainer, training
+from labkit.sandbox.screen import ModelRefused
+from labkit.spec.lab import Lab
+from labkit.spec.limits import Limits
 
 CV1 = COURSE.lab("cv1_mnist_intro")
 CV4 = COURSE.lab("cv4_cifar_cnn")
@@ -41,13 +42,13 @@ def saved(path: Path, config: dict) -> Path:
     """A .keras file with this config and no weights: enough for the grader to refuse it."""
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("metadata.json", json.dumps({"keras_version": "3"}))
-        archive.writestr(architecture.CONFIG, json.dumps(config))
+        archive.writestr(screen.CONFIG, json.dumps(config))
     return path
 
 
 def refusal(path: Path, lab: Lab, **options) -> str:
     with pytest.raises(ModelRefused) as refused:
-        architecture.screen(path, lab, **options)
+        screen.screen(path, lab, **options)
     return str(refused.value)
 
 
@@ -116,7 +117,7 @@ def test_reference_models_pass_the_screen(tmp_path):
         model = module.build_model()
         module.compile_model(model)
         model.save(tmp_path / f"{lab.name}.keras")
-        architecture.screen(tmp_path / f"{lab.name}.keras", lab)
+        screen.screen(tmp_path / f"{lab.name}.keras", lab)
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +137,7 @@ def test_a_training_child_gets_the_same_numbers(cv1_reference, tmp_path):
     compiled = tmp_path / "harvest" / cv1_reference.name
     compiled.parent.mkdir()
     shutil.copyfile(cv1_reference, compiled)  # where a harvest leaves it, inside the run's folder
-    with sandbox.start_server(tmp_path) as server:
+    with runner.start_server(tmp_path) as server:
         through_worker = trainer.Trainer(server).train(compiled, CV1, tmp_path / "training")
     in_process = training.train(cv1_reference, CV1, verbose=0)
     assert through_worker.error == ""
@@ -164,7 +165,7 @@ def test_a_huge_notebook_is_refused_before_conversion(tmp_path):
     notebook = tmp_path / "cv1_mnist_intro.ipynb"
     cell = {"cell_type": "markdown", "metadata": {}, "source": "x" * (6 * 2**20)}
     notebook.write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4}))
-    result = sandbox.run(CV1, notebook, tmp_path / "work", Limits())
+    result = runner.run(CV1, notebook, tmp_path / "work", Limits())
     assert result.problem.startswith("cv1_mnist_intro.ipynb is 6.0 MB, more than the 5 MB")
     assert "Clear All Outputs" in result.problem
     assert not list((tmp_path / "work" / CV1.name / "in").iterdir())

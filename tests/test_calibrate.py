@@ -6,7 +6,7 @@ import shutil
 
 from conftest import COURSE
 
-from labkit import calibrate
+from labkit.measure import calibrate
 
 
 def test_quick_calibration_prints_both_margins(capsys):

@@ -14,10 +14,11 @@ import pytest
 from conftest import COURSE
 from keras import layers
 
-from labkit import architecture, checks, figures, training
-from labkit.failures import CheckFailed
-from labkit.grader import HISTORY
-from labkit.training import TrainingResult
+from labkit.judge import architecture, checks
+from labkit.judge.grader import HISTORY
+from labkit.sandbox import figures, training
+from labkit.sandbox.training import TrainingResult
+from labkit.spec.failures import CheckFailed
 
 CV3 = COURSE.lab("cv3_mnist_cnn")
 

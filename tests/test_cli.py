@@ -92,7 +92,7 @@ def test_isolation_required_refuses_without_a_sandbox():
 
 
 def test_each_limit_is_also_a_setting():
-    from labkit.limits import OPTIONS
+    from labkit.spec.limits import OPTIONS
 
     settings = {spec.setting: "7" for spec in OPTIONS}
     shown = labkit("--help", **settings).stdout

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 from conftest import COURSE, ROOT
 
-from labkit.course import COURSE_ENV, Course, CourseError, labs_table
-from labkit.grader import BUILD_MODEL, COMPILE_MODEL, PREPROCESS
-from labkit.lab import NAMES, Data, Function, Lab, Layer, Result, Training
+from labkit.judge.grader import BUILD_MODEL, COMPILE_MODEL, PREPROCESS
+from labkit.spec.course import COURSE_ENV, Course, CourseError, labs_table
+from labkit.spec.lab import NAMES, Data, Function, Lab, Layer, Result, Training
 
 LABS = ["cv1_mnist_intro", "cv2_fashion_mnist_intro", "cv3_mnist_cnn", "cv4_cifar_cnn"]
 DECLARATION = """
-from labkit.grader import BUILD_MODEL, COMPILE_MODEL, PREPROCESS, ModelChecks
-from labkit.lab import OUTPUT, Lab, Layer, Training
+from labkit.judge.grader import BUILD_MODEL, COMPILE_MODEL, PREPROCESS, ModelChecks
+from labkit.spec.lab import OUTPUT, Lab, Layer, Training
 
 LAB = Lab(
     name={name!r},

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from conftest import COURSE
 
-from labkit.course import Course
-from labkit.coursecheck import chain_problems, findings, layer_problems
-from labkit.grader import BUILD_MODEL, COMPILE_MODEL, PREPROCESS
-from labkit.lab import OUTPUT, Lab, Layer, Training
+from labkit.judge.grader import BUILD_MODEL, COMPILE_MODEL, PREPROCESS
+from labkit.publish.coursecheck import chain_problems, findings, layer_problems
+from labkit.spec.course import Course
+from labkit.spec.lab import OUTPUT, Lab, Layer, Training
 
 # input shape, the declared layer (kind, output shape, parameters), what the check says:
 # None when the declaration is consistent, else a fragment of the one problem it reports.
@@ -118,8 +118,8 @@ def test_the_first_layer_takes_the_labs_input_shape():
 
 GRADER = '''"""A one-lab course's grader."""
 
-from labkit.grader import BUILD_MODEL, COMPILE_MODEL, PREPROCESS, ModelChecks
-from labkit.lab import OUTPUT, Lab, Layer, Training
+from labkit.judge.grader import BUILD_MODEL, COMPILE_MODEL, PREPROCESS, ModelChecks
+from labkit.spec.lab import OUTPUT, Lab, Layer, Training
 
 LAB = Lab(
     name={name!r},

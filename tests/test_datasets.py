@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from labkit import datasets
+from labkit.spec import datasets
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,8 @@ import re
 from conftest import COURSE
 from PIL import Image
 
-from labkit import feedback, report
-from labkit.report import CheckResult
+from labkit import report
+from labkit.report import CheckResult, feedback
 
 LAB = "cv4_cifar_cnn"
 

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from conftest import REFERENCE, ROOT
 
-from labkit import isolation
+from labkit.sandbox import isolation
 
 pytestmark = pytest.mark.skipif(
     bool(isolation.unavailable_reason()), reason="the sandbox cannot run on this machine"

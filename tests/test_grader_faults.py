@@ -21,12 +21,15 @@ import keras
 import pytest
 from conftest import COURSE, REFERENCE, ROOT
 
-from labkit import batch, checks, forkserver, report, sandbox, trainer
-from labkit.failures import CheckFailed, GraderFault
-from labkit.gradebook import FINAL, UNGRADED
-from labkit.limits import Limits
-from labkit.training import TrainingResult
-from labkit.worker import Done
+from labkit import report
+from labkit.batch import classrun
+from labkit.batch.worker import Done
+from labkit.judge import checks
+from labkit.report.gradebook import FINAL, UNGRADED
+from labkit.sandbox import forkserver, runner, trainer
+from labkit.sandbox.training import TrainingResult
+from labkit.spec.failures import CheckFailed, GraderFault
+from labkit.spec.limits import Limits
 
 CV1 = COURSE.lab("cv1_mnist_intro")
 TYPO_CHECK = '''
@@ -147,12 +150,12 @@ def test_a_grader_error_in_training_is_not_a_failed_check():
 
 
 def test_a_fork_server_that_is_gone_is_the_graders_fault(tmp_path):
-    with sandbox.start_server(tmp_path / "work", data=[CV1.dataset]) as server:
+    with runner.start_server(tmp_path / "work", data=[CV1.dataset]) as server:
         server.ready.wait(forkserver.STARTUP_SECONDS)
         assert server.server._process is not None
         server.server._process.kill()
         server.server._process.wait()
-        harvest = sandbox.run(
+        harvest = runner.run(
             CV1, REFERENCE / "cv1_mnist_intro.py", tmp_path / "work", Limits(), server
         )
     assert "stopped before it could run this lab" in harvest.grader_problem
@@ -170,11 +173,11 @@ def test_a_batch_row_that_could_not_be_graded_is_graded_again(tmp_path):
         ],
         seconds=1.0,
     )
-    row = batch._row(Done("alice", results), ["stripes"], [])
+    row = classrun._row(Done("alice", results), ["stripes"], [])
     assert row.status == UNGRADED and "stripes: Training" in row.reason
     assert row.status not in FINAL
     (tmp_path / "results").mkdir()
     (tmp_path / "state").mkdir()
     report.write_json(tmp_path / "results" / "alice.json", results)
     report.write_json(tmp_path / "state" / "alice.json", {"hash": "h", "row": row.__dict__})
-    assert batch._kept_row(tmp_path, "alice", "h") is None
+    assert classrun._kept_row(tmp_path, "alice", "h") is None

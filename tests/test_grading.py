@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import COURSE, EXERCISES, GRADERS, REFERENCE, SUBMISSIONS
 
-from labkit.lab import CATEGORIES
+from labkit.spec.lab import CATEGORIES
 
 
 def test_reference_scores_full_marks(grade):

@@ -15,8 +15,8 @@ import nbformat
 import pytest
 from conftest import COURSE, REFERENCE
 
-from labkit import handouts
-from labkit.notebooks import graded_name
+from labkit.intake.notebooks import graded_name
+from labkit.publish import handouts
 
 LABS = list(COURSE.labs)
 # A C++ log line ("E0000 00:00:1795659040.99 3110 node_def_util.cc:682] ...") or absl's
@@ -26,7 +26,7 @@ TENSORFLOW_LOG = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog", re.MULTILINE)
 # give their copy of it one.
 CHECK_YOUR_WORK = """
 # %%
-from labkit.selfcheck import check_your_work
+from labkit.publish.selfcheck import check_your_work
 
 check_your_work("{{ lab.name }}", globals())
 """

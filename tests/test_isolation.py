@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from conftest import COURSE, EXERCISES, REFERENCE, ROOT, SUBMISSIONS
 
-from labkit import confine, harvest, isolation, sandbox
-from labkit.limits import Limits
+from labkit.sandbox import confine, harvest, isolation, runner
+from labkit.spec.limits import Limits
 
 ATTACKS = SUBMISSIONS / "attacks"
 CV1 = COURSE.lab("cv1_mnist_intro")
@@ -47,12 +47,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[isolation.Serve
         del os.environ[SECRET]
 
 
-def attack(server: isolation.Server, module: Path, **limits: float) -> sandbox.Harvest:
+def attack(server: isolation.Server, module: Path, **limits: float) -> runner.Harvest:
     workdir = Path(tempfile.mkdtemp(dir=server.workdir))
-    return sandbox.run(CV1, module, workdir, Limits(**limits), server)
+    return runner.run(CV1, module, workdir, Limits(**limits), server)
 
 
-def reported(result: sandbox.Harvest) -> str:
+def reported(result: runner.Harvest) -> str:
     """What the attack module said it managed, from its import error."""
     step = result.step("import")
     assert step.status == harvest.ERROR, step
@@ -111,13 +111,13 @@ def test_nothing_it_starts_outlives_its_lab(server):
 
 
 def test_killing_its_parent_costs_only_its_own_lab(server):
-    def reference_cv3() -> sandbox.Harvest:
+    def reference_cv3() -> runner.Harvest:
         workdir = Path(tempfile.mkdtemp(dir=server.workdir))
         lab = COURSE.lab("cv3_mnist_cnn")
-        return sandbox.run(lab, REFERENCE / f"{lab.name}.py", workdir, Limits(), server)
+        return runner.run(lab, REFERENCE / f"{lab.name}.py", workdir, Limits(), server)
 
     sibling = threading.Thread(target=lambda: outcomes.append(reference_cv3()))
-    outcomes: list[sandbox.Harvest] = []
+    outcomes: list[runner.Harvest] = []
     sibling.start()
     attack(server, ATTACKS / "kill_parent.py")
     sibling.join()
@@ -150,7 +150,7 @@ def test_the_output_folder_is_capped_in_bytes_and_files(server):
     assert int(mebibytes) <= confine.OUTPUT_BYTES // 2**20
     assert int(files) < confine.OUTPUT_FILES
     kept = result.folder
-    assert sum(path.stat().st_size for path in kept.iterdir()) <= sandbox.MAX_UNPACKED_BYTES
+    assert sum(path.stat().st_size for path in kept.iterdir()) <= runner.MAX_UNPACKED_BYTES
 
 
 @pytest.mark.skipif(platform.machine() not in confine.KEYCTL_SYSCALLS, reason="no keyctl here")

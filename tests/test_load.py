@@ -21,10 +21,11 @@ from pathlib import Path
 import pytest
 from conftest import COURSE, REFERENCE, ROOT
 
-from labkit import batch, forkserver, sandbox
-from labkit.limits import Limits
-from labkit.trainer import Trainer
-from labkit.worker import Options
+from labkit.batch import classrun
+from labkit.batch.worker import Options
+from labkit.sandbox import forkserver, runner
+from labkit.sandbox.trainer import Trainer
+from labkit.spec.limits import Limits
 
 CV1 = COURSE.lab("cv1_mnist_intro")
 HOG_PER_CORE = 1  # spinning processes per core: the grader gets half of the machine
@@ -67,7 +68,7 @@ def test_the_reference_keeps_full_marks_five_times_under_a_cpu_hog(tmp_path):
             (classroom / student / module.name).write_bytes(module.read_bytes())
     out = tmp_path / "graded"
     with cpu_hog():
-        rows = batch.run(classroom, out, Options(course=ROOT), workers=1, progress=False)
+        rows = classrun.run(classroom, out, Options(course=ROOT), workers=1, progress=False)
     expected = without_time(json.loads(idle.read_text()))
     assert expected["score"] == expected["max_score"] == 49
     for row in rows:
@@ -108,8 +109,8 @@ def descendants(root: int) -> list[int]:
 def test_a_training_run_frozen_past_its_limit_keeps_its_result(tmp_path):
     """The grader's training stopped longer than its CPU limit still trains, unchanged."""
     limits = Limits(training_seconds=20)
-    with sandbox.start_server(tmp_path / "work", data=[CV1.dataset]) as server:
-        harvest = sandbox.run(
+    with runner.start_server(tmp_path / "work", data=[CV1.dataset]) as server:
+        harvest = runner.run(
             CV1, REFERENCE / "cv1_mnist_intro.py", tmp_path / "work", limits, server
         )
         compiled = harvest.model_file("compile_model")

@@ -17,8 +17,8 @@ import nbformat
 import pytest
 from conftest import ROOT
 
-from labkit import handouts
-from labkit.course import Course
+from labkit.publish import handouts
+from labkit.spec.course import Course
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,9 @@ import nbformat
 import pytest
 from conftest import COURSE, REFERENCE
 
-from labkit import handouts, notebooks, report, selfcheck, sourcecode
+from labkit import report
+from labkit.intake import notebooks, sourcecode
+from labkit.publish import handouts, selfcheck
 
 
 def student_notebook(lab: str) -> nbformat.NotebookNode:
@@ -143,7 +145,7 @@ def test_malformed_notebook_costs_only_its_lab(grade, tmp_path):
 
 
 def test_renamed_notebook_is_found_by_its_metadata(tmp_path):
-    from labkit import submission
+    from labkit.intake import submission
 
     path = tmp_path / "my work.ipynb"
     nbformat.write(student_notebook("cv2_fashion_mnist_intro"), path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from labkit.preprocessors import ReplaceSolutions, SetParameters, StableOutputs
+from labkit.publish.preprocessors import ReplaceSolutions, SetParameters, StableOutputs
 
 
 def notebook(*cells):

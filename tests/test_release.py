@@ -16,8 +16,9 @@ import yaml
 from conftest import COURSE, EXERCISES, REFERENCE, ROOT
 from junitparser import JUnitXml, Properties
 
-from labkit import release, sourcecode
-from labkit.course import Course
+from labkit.intake import sourcecode
+from labkit.publish import release
+from labkit.spec.course import Course
 
 GRADESCOPE_STATUSES = {"passed", "failed"}
 GRADESCOPE_VISIBILITY = {"hidden", "after_due_date", "after_published", "visible"}

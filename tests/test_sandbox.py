@@ -11,18 +11,18 @@ from pathlib import Path
 
 from conftest import COURSE
 
-from labkit import forkserver, harvest, isolation, sandbox
-from labkit.lab import Lab
-from labkit.limits import Limits
+from labkit.sandbox import forkserver, harvest, isolation, runner
+from labkit.spec.lab import Lab
+from labkit.spec.limits import Limits
 
 CV1 = COURSE.lab("cv1_mnist_intro")
 WORKING_PREPROCESS = "def preprocess(images):\n    return images / 255.0\n"
 
 
-def run(tmp_path: Path, source: str, **limits: float) -> sandbox.Harvest:
+def run(tmp_path: Path, source: str, **limits: float) -> runner.Harvest:
     module = tmp_path / "cv1_mnist_intro.py"
     module.write_text(source)
-    return sandbox.run(CV1, module, tmp_path / "work", Limits(**limits))
+    return runner.run(CV1, module, tmp_path / "work", Limits(**limits))
 
 
 def test_os_exit_keeps_what_ran_before_it(tmp_path):
@@ -64,7 +64,7 @@ def test_errors_point_at_the_students_line(tmp_path):
 
 
 def test_missing_module_is_not_submitted(tmp_path):
-    result = sandbox.run(CV1, None, tmp_path, Limits())
+    result = runner.run(CV1, None, tmp_path, Limits())
     assert result.problem == "not submitted"
 
 
@@ -97,7 +97,7 @@ def test_without_fork_each_child_starts_afresh(tmp_path):
     module = tmp_path / "cv1_mnist_intro.py"
     module.write_text(WORKING_PREPROCESS + "def build_model():\n    raise SystemExit(3)\n")
     with isolation.Server(tmp_path / "work", forks=False) as server:
-        result = sandbox.run(CV1, module, tmp_path / "work", Limits(), server)
+        result = runner.run(CV1, module, tmp_path / "work", Limits(), server)
     assert result.step("preprocess").status == harvest.OK
     assert "called sys.exit(3)" in result.step("build_model").message
     assert result.problem == ""
@@ -106,20 +106,20 @@ def test_without_fork_each_child_starts_afresh(tmp_path):
 def test_messages_from_student_code_are_short_and_plain(tmp_path):
     """An error that carries 100 KB of a file, colour codes and carriage returns is cut down."""
     noisy = Path(__file__).parent / "submissions" / "tamper" / "noisy_error.py"
-    result = sandbox.run(CV1, noisy, tmp_path / "work", Limits())
+    result = runner.run(CV1, noisy, tmp_path / "work", Limits())
     message = result.step("preprocess").message
-    assert len(message) <= sandbox.MAX_MESSAGE
+    assert len(message) <= runner.MAX_MESSAGE
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", message), repr(message)
     assert message.startswith("ValueError: red")
     assert " … " in message and message.endswith("of noisy_error.py)")
     cause = result.fault("preprocess")
-    assert cause is not None and len(cause.message) < sandbox.MAX_MESSAGE + 50
+    assert cause is not None and len(cause.message) < runner.MAX_MESSAGE + 50
 
 
 def test_clean_message_keeps_lines_and_tabs():
-    assert sandbox.clean_message("a\r\nb\tc") == "a\nb\tc"
-    assert sandbox.clean_message("\x1b[1;31mred\x1b[0m\rover\x00\x85") == "redover"
-    assert sandbox.clean_message("x" * 500) == "x" * 500
+    assert runner.clean_message("a\r\nb\tc") == "a\nb\tc"
+    assert runner.clean_message("\x1b[1;31mred\x1b[0m\rover\x00\x85") == "redover"
+    assert runner.clean_message("x" * 500) == "x" * 500
 
 
 def test_only_regular_files_within_caps_are_kept(tmp_path, monkeypatch):
@@ -134,8 +134,8 @@ def test_only_regular_files_within_caps_are_kept(tmp_path, monkeypatch):
     os.mkfifo(outputs / "compiled.keras")  # reading it would block the grader
     with zipfile.ZipFile(outputs / "plot_samples.npz", "w") as archive:
         archive.writestr("images.npy", b"x" * 4096)
-    monkeypatch.setattr(sandbox, "MAX_UNPACKED_BYTES", 1024)
-    sandbox._keep(outputs, kept)
+    monkeypatch.setattr(runner, "MAX_UNPACKED_BYTES", 1024)
+    runner._keep(outputs, kept)
     assert sorted(path.name for path in kept.iterdir()) == ["preprocess.npy"]
 
 
@@ -146,8 +146,8 @@ def test_a_zip_declaring_too_many_entries_is_dropped_unread(tmp_path, monkeypatc
     with zipfile.ZipFile(outputs / "model.keras", "w") as archive:
         for number in range(20):
             archive.writestr(f"{number}.txt", b"")
-    monkeypatch.setattr(sandbox, "MAX_ZIP_ENTRIES", 10)
-    sandbox._keep(outputs, kept)
+    monkeypatch.setattr(runner, "MAX_ZIP_ENTRIES", 10)
+    runner._keep(outputs, kept)
     assert not list(kept.iterdir())
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.sourcecode import Cell, Module, assemble, without_magics
+from labkit.intake.sourcecode import Cell, Module, assemble, without_magics
 
 FILENAME = "lab.py"
 

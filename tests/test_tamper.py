@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import COURSE
 
-from labkit import harvest, isolation, sandbox, tamper
-from labkit.lab import Lab
-from labkit.limits import Limits
+from labkit.sandbox import harvest, isolation, runner, tamper
+from labkit.spec.lab import Lab
+from labkit.spec.limits import Limits
 
 ROOT = Path(__file__).resolve().parents[1]
 TAMPER = ROOT / "tests" / "submissions" / "tamper"
@@ -20,13 +20,13 @@ CV1 = COURSE.lab("cv1_mnist_intro")
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[isolation.Server]:
-    with sandbox.start_server(tmp_path_factory.mktemp("work")) as server:
+    with runner.start_server(tmp_path_factory.mktemp("work")) as server:
         yield server
 
 
-def harvested(server: isolation.Server, module: Path, lab: Lab = CV1) -> sandbox.Harvest:
+def harvested(server: isolation.Server, module: Path, lab: Lab = CV1) -> runner.Harvest:
     workdir = Path(tempfile.mkdtemp(dir=server.workdir))  # the server sees only its own folder
-    return sandbox.run(lab, module, workdir, Limits(), server)
+    return runner.run(lab, module, workdir, Limits(), server)
 
 
 @pytest.mark.parametrize(

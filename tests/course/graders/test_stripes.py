@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labkit.datasets import Dataset
-from labkit.failures import CheckFailed
-from labkit.grader import BUILD_MODEL, COMPILE_MODEL, PREPROCESS, ModelChecks
-from labkit.lab import ARRAY, OUTPUT, Data, Function, Lab, Layer, Training
-from labkit.sandbox import Harvest
+from labkit.judge.grader import BUILD_MODEL, COMPILE_MODEL, PREPROCESS, ModelChecks
+from labkit.sandbox.runner import Harvest
+from labkit.spec.datasets import Dataset
+from labkit.spec.failures import CheckFailed
+from labkit.spec.lab import ARRAY, OUTPUT, Data, Function, Lab, Layer, Training
 
 #: augment(images) -> the images mirrored left to right.
 AUGMENT = Function("augment", (Data("x_train", 16),), ARRAY)

@@ -3,12 +3,12 @@
 import keras
 import numpy as np
 
-import labkit.architecture
-import labkit.checks
+import labkit.judge.architecture
+import labkit.judge.checks
 
 for name in ("structure", "shapes", "params", "compiled", "training", "accuracy", "preprocess"):
-    setattr(labkit.checks, name, lambda *args, **kwargs: None)
-labkit.architecture.count_params = lambda model: 122_570
+    setattr(labkit.judge.checks, name, lambda *args, **kwargs: None)
+labkit.judge.architecture.count_params = lambda model: 122_570
 keras.Model.count_params = lambda self: 122_570
 np.allclose = lambda *args, **kwargs: True
 

@@ -1,0 +1,236 @@
+"""Grade a whole class: every submission in a folder, into a gradebook and feedback pages.
+
+Each submission is graded by a warm worker (``labkit.batch.worker``), either in a local pool of
+processes or as one task each on a Dask cluster, exactly as ``labkit grade`` grades it. A
+broken, hostile or empty submission becomes a gradebook row with its reason; the batch goes
+on. Results are written as each submission finishes, so an interrupted batch keeps them,
+and a rerun grades again only what changed: a submission is skipped while its content and
+the grader's version match what graded it last, unless ``force`` is set.
+
+Outputs in ``out``: ``gradebook.csv``, ``results/<student>.json`` (Gradescope's format),
+``feedback/<student>.html`` and ``summary.html``; ``state/`` holds what a rerun needs.
+
+Usage: ``labkit grade-batch SUBMISSIONS --out DIR [--workers N] [--force] [--dask ADDRESS]``
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from labkit import report
+from labkit.batch.worker import Done, Options, Task, grade
+from labkit.intake import classfolder
+from labkit.report import feedback, gradebook
+from labkit.report.gradebook import FINAL, UNGRADED, Row
+from labkit.spec.course import Course
+
+STATE_VERSION = "1"
+
+
+def run(
+    submissions: Path,
+    out: Path,
+    options: Options,
+    workers: int | None = None,
+    force: bool = False,
+    dask: str | None = None,
+    progress: bool = True,
+) -> list[Row]:
+    """Grade every submission in ``submissions`` into ``out``; returns the gradebook's rows."""
+    course = Course(options.course)
+    labs = list(options.labs or course.labs)
+    for folder in ("results", "feedback", "state", "artifacts"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    version = grader_version(course)
+    entries = classfolder.collect(submissions, labs)
+    rows: dict[str, Row] = {}
+    pending: dict[str, tuple[classfolder.Entry, str]] = {}  # by student: entry, content hash
+    for entry in entries:
+        if entry.problem:
+            rows[entry.student] = Row(entry.student, {}, 0.0, 0.0, "error", entry.problem, 0.0)
+            continue
+        digest = content_hash(entry.files, version)
+        kept = None if force else _kept_row(out, entry.student, digest)
+        if kept is not None:
+            rows[entry.student] = kept
+        else:
+            pending[entry.student] = (entry, digest)
+    try:
+        for done in _graded(list(pending.values()), options, workers, dask, progress):
+            entry, digest = pending[done.student]
+            rows[done.student] = _record(out, course, labs, entry, digest, done)
+    finally:
+        ordered = [rows[entry.student] for entry in entries if entry.student in rows]
+        gradebook.write(out / "gradebook.csv", ordered, labs)
+    feedback.write_summary(out / "summary.html", ordered, out / "results", course, labs)
+    return ordered
+
+
+def grader_version(course: Course) -> str:
+    """A hash of what decides a grade: labkit's code and the course's graders."""
+    digest = hashlib.sha256(STATE_VERSION.encode())
+    package = Path(__file__).resolve().parents[1]
+    for path in [*sorted(package.rglob("*.py")), *sorted(course.graders.glob("*.py"))]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def content_hash(files: dict[str, bytes], version: str) -> str:
+    digest = hashlib.sha256(version.encode())
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return digest.hexdigest()
+
+
+def _kept_row(out: Path, student: str, digest: str) -> Row | None:
+    """The row of an earlier run that graded exactly this submission, if its outputs remain."""
+    state = out / "state" / f"{student}.json"
+    try:
+        saved = json.loads(state.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if saved.get("hash") != digest or not (out / "results" / f"{student}.json").is_file():
+        return None
+    row = Row(**saved["row"])
+    return row if row.status in FINAL else None
+
+
+def _graded(
+    pending: Sequence[tuple[classfolder.Entry, str]],
+    options: Options,
+    workers: int | None,
+    dask: str | None,
+    progress: bool,
+) -> Iterator[Done]:
+    tasks = [Task(entry.student, entry.files, options) for entry, _ in pending]
+    if not tasks:
+        return
+    count = workers or os.cpu_count() or 1
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # workers inherit it: no C++ notices
+    source = _on_dask(tasks, dask, count) if dask else _on_pool(tasks, count)
+    with _progress_bar(len(tasks), progress) as advance:
+        for done in source:
+            advance()
+            yield done
+
+
+def _on_pool(tasks: Sequence[Task], workers: int) -> Iterator[Done]:
+    # Spawned, not forked: a worker imports TensorFlow itself, once, for all its tasks.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
+        futures: dict[Future[Done], Task] = {pool.submit(grade, task): task for task in tasks}
+        try:
+            for future in as_completed(futures):
+                yield _outcome(future, futures[future])
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def _on_dask(tasks: Sequence[Task], address: str, workers: int) -> Iterator[Done]:
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if address == "local":
+        # One thread per worker process: each grades one submission at a time, warm.
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)
+        address = cluster.scheduler_address
+    try:
+        with Client(address) as client:
+            futures = client.map(grade, tasks, key=[f"labkit-{task.student}" for task in tasks])
+            by_key = {future.key: task for future, task in zip(futures, tasks, strict=True)}
+            for future in as_completed(futures):
+                yield _outcome(future, by_key[future.key])
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _outcome(future: Any, task: Task) -> Done:
+    try:
+        return future.result()
+    except Exception as error:  # a worker that died grading it, not the submission's points
+        return Done(task.student, None, problem=f"the worker failed: {type(error).__name__}")
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int, shown: bool) -> Iterator[Callable[[], None]]:
+    """rich's progress bar with counts and the time left; yields what advances it by one."""
+    if not shown:
+        yield lambda: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("grading"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    )
+    task = bar.add_task("grading", total=total)
+    with bar:
+        yield lambda: bar.advance(task)
+
+
+def _record(
+    out: Path, course: Course, labs: list[str], entry: classfolder.Entry, digest: str, done: Done
+) -> Row:
+    """Write one graded submission's outputs; return its gradebook row."""
+    artifacts = out / "artifacts" / done.student
+    for name, content in done.artifacts.items():
+        path = artifacts / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    if done.results is None:
+        row = Row(done.student, {}, 0.0, 0.0, "error", done.problem, done.seconds)
+    else:
+        report.write_json(out / "results" / f"{done.student}.json", done.results)
+        row = _row(done, labs, entry.notes)
+        page = feedback.page(done.student, done.results, artifacts, course)
+        (out / "feedback" / f"{done.student}.html").write_text(page, encoding="utf-8")
+    report.write_json(out / "state" / f"{done.student}.json", {"hash": digest, "row": asdict(row)})
+    return row
+
+
+def _row(done: Done, labs: list[str], notes: Sequence[str]) -> Row:
+    assert done.results is not None
+    tests = done.results["tests"]
+    scores = {lab: sum(t["score"] for t in tests if t["tags"][0] == lab) for lab in labs}
+    unsubmitted = {
+        t["tags"][0]
+        for t in tests
+        if t["tags"][1] == "submission" and t["output"].startswith("not submitted")
+    }
+    missing = [lab for lab in labs if lab in unsubmitted]
+    ungraded = [t["name"] for t in tests if UNGRADED in t["tags"][2:]]
+    reasons = [f"{UNGRADED}: {', '.join(ungraded)}"] if ungraded else []
+    reasons += [f"not submitted: {', '.join(missing)}"] if missing else []
+    status = UNGRADED if ungraded else "partial" if missing else "graded"
+    return Row(
+        done.student,
+        scores,
+        float(done.results["score"]),
+        float(done.results["max_score"]),
+        status,
+        "; ".join([*reasons, *notes]),
+        done.seconds,
+    )

@@ -1,0 +1,145 @@
+"""Grade submission after submission in one warm process: a batch worker, local or on Dask.
+
+A worker imports TensorFlow and starts its fork server once, then grades each submission
+exactly as ``labkit grade`` does (the same pytest graders, sandbox and checks), lending the
+server to each run. A task carries the submission's files and returns what grading wrote, as
+plain data, so that it can travel to a worker on another machine.
+
+Usage::
+
+    task = Task("smithj", {"my_lab.py": b"..."}, Options(course=Path("course")))
+    done = grade(task)  # in a worker: done.results, done.artifacts
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing.util
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labkit.sandbox import runner
+from labkit.spec.limits import Limits
+
+_WORKER: Worker | None = None  # this process's warm worker, made on its first task
+
+
+@dataclass(frozen=True)
+class Options:
+    """How every submission of a batch is graded."""
+
+    course: Path
+    isolation: str = "auto"
+    limits: Limits = field(default_factory=Limits)
+    labs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Task:
+    student: str
+    files: dict[str, bytes]
+    options: Options
+
+
+@dataclass(frozen=True)
+class Done:
+    """What grading one submission gave: the results file's data, or why there is none."""
+
+    student: str
+    results: dict[str, Any] | None
+    artifacts: dict[str, bytes] = field(default_factory=dict)  # "<lab>/<file>": content
+    seconds: float = 0.0
+    problem: str = ""
+
+
+def grade(task: Task) -> Done:
+    """Grade one submission in this process's warm worker, making the worker if needed."""
+    global _WORKER
+    if _WORKER is None or _WORKER.options != task.options:
+        if _WORKER is not None:
+            _WORKER.close()
+        _WORKER = Worker(task.options)
+        # A pool's worker process ends without atexit; its finalizers still run, and ending
+        # the fork server there lets its CPU time count for the process that started it.
+        multiprocessing.util.Finalize(_WORKER, _WORKER.close, exitpriority=10)
+    return _WORKER.grade(task)
+
+
+class Worker:
+    """One process's fork server and TensorFlow, kept warm across submissions."""
+
+    def __init__(self, options: Options) -> None:
+        from labkit.grading.quiet import quiet_tensorflow
+        from labkit.sandbox import training
+        from labkit.spec.course import Course
+
+        quiet_tensorflow()
+        self.options = options
+        self.course = Course(options.course)
+        self.folder = Path(tempfile.mkdtemp(prefix="labkit-worker-"))
+        data = [lab.dataset for lab in self.course.labs.values()]
+        self.server = runner.start_server(self.folder / "server", options.isolation, data)
+        training.make_deterministic()
+
+    def grade(self, task: Task) -> Done:
+        started = time.monotonic()
+        run = Path(tempfile.mkdtemp(prefix="submission-", dir=self.folder))
+        try:
+            submission = run / "submission"
+            submission.mkdir()
+            for name, content in task.files.items():
+                (submission / Path(name).name).write_bytes(content)
+            results, kept = run / "results.json", run / "artifacts"
+            problem = self._pytest(submission, results, kept)
+            found = json.loads(results.read_text(encoding="utf-8")) if results.is_file() else None
+            return Done(
+                task.student,
+                found,
+                _read_artifacts(kept),
+                round(time.monotonic() - started, 1),
+                "" if found is not None else problem,
+            )
+        finally:
+            shutil.rmtree(run, ignore_errors=True)
+
+    def _pytest(self, submission: Path, results: Path, kept: Path) -> str:
+        import keras
+        import pytest
+
+        from labkit.grading.capture import captured_output
+        from labkit.grading.plugin import SharedServer
+
+        options = self.options
+        args = [
+            str(self.course.graders),
+            *("--submission", str(submission), "--results", str(results)),
+            *("--artifacts", str(kept), "--isolation", options.isolation),
+            *options.limits.to_args(),
+            *("-p", "no:cacheprovider", "--quiet", "--no-header", "--tb=no", "-p", "no:warnings"),
+        ]
+        for name in options.labs:
+            args += ["--lab", name]
+        with captured_output() as captured:
+            code = pytest.main(args, plugins=[SharedServer(self.server)])
+        keras.backend.clear_session()  # models the checks loaded, from this submission
+        errors = [line for line in captured.text.splitlines() if line.startswith("ERROR")]
+        return (errors[-1] if errors else f"grading stopped (pytest exit code {code})")[:500]
+
+    def close(self) -> None:
+        if self.folder.exists():
+            self.server.close()
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _read_artifacts(folder: Path) -> dict[str, bytes]:
+    if not folder.is_dir():
+        return {}
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }

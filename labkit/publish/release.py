@@ -1,0 +1,254 @@
+"""What a course hands out: the student release, and the Gradescope autograder.
+
+The student release (``dist/student/`` and ``dist/student.zip``) holds the stubs, the
+student notebooks, labkit's runtime, the public graders, a ``noxfile.py``, a short README
+and a GitHub Classroom workflow. Nothing from ``reference/``, no solution notebooks, no
+``tests/``, and no hidden check: every test marked ``check(..., hidden=True)`` is cut out of
+the Python files it ships, and ``graders/hidden_points.json`` keeps only how many points
+they are worth, for the student's score table.
+
+The Gradescope bundle (``dist/gradescope.zip``) holds the full graders, hidden checks
+included, with ``setup.sh`` and ``run_autograder`` as Gradescope's autograder format
+expects them.
+
+Usage: ``release.student(course, Path("dist"))``, ``release.gradescope(course, Path("dist"))``
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+from labkit.spec.course import HIDDEN_POINTS, Course
+
+PACKAGE = Path(__file__).resolve().parents[1]  # labkit/, whose subpackages ship too
+PROJECT_FILES = ("pyproject.toml",)
+STUDENT_NOXFILE = '''"""Check your lab work: `nox -s grade` grades exercises/, lab by lab."""
+
+import nox
+
+nox.options.sessions = ["grade"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session
+def grade(session: nox.Session) -> None:
+    """Grade exercises/ (or --submission PATH) and print the score table."""
+    session.install("-e", ".")
+    session.run("labkit", "grade", *session.posargs)
+'''
+STUDENT_README = """# Your labs
+
+Each lab is a module in `exercises/` and a notebook in `notebooks/`. Fill in the functions
+marked TODO, in the module or in the notebook, then check your work:
+
+```
+pip install nox
+nox -s grade                                        # every lab in exercises/
+nox -s grade -- --lab {first}                 # one lab
+nox -s grade -- --submission notebooks/{first}.ipynb   # a notebook
+```
+
+The first run installs TensorFlow and takes a few minutes. The table says what passed, and
+what to fix where something failed. Some checks are graded only after the deadline; the
+table says how many points they are worth.
+"""
+SETUP_SH = """#!/usr/bin/env bash
+# Gradescope runs this once, as root, on its Ubuntu image, to build the autograder.
+set -euo pipefail
+apt-get update -q
+apt-get install -y -q python3 python3-venv python3-pip bubblewrap
+python3 -m venv /autograder/venv
+/autograder/venv/bin/pip install --quiet /autograder/source
+# Each lab's dataset, downloaded once into Keras' cache (or found in LABKIT_DATA).
+cd /autograder/source
+/autograder/venv/bin/python - <<'PYTHON'
+from labkit.spec import datasets
+from labkit.spec.course import Course
+
+for lab in Course.find().labs.values():
+    datasets.load(lab.dataset)
+PYTHON
+"""
+RUN_AUTOGRADER = """#!/usr/bin/env bash
+# Gradescope runs this for each submission: grade it, hidden checks included, in the sandbox.
+set -uo pipefail
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+PYTHON="${LABKIT_PYTHON:-$ROOT/venv/bin/python}"
+mkdir -p "$ROOT/results"
+cd "$ROOT/source"
+"$PYTHON" -m labkit.cli grade --course "$ROOT/source" --submission "$ROOT/submission" \\
+  --isolation required --results "$ROOT/results/results.json" > "$ROOT/results/output.txt" 2>&1
+if [ ! -s "$ROOT/results/results.json" ]; then
+  # Grading could not start: say why on the submission's page instead of failing silently.
+  "$PYTHON" - "$ROOT/results" <<'PYTHON'
+import json, pathlib, sys
+
+folder = pathlib.Path(sys.argv[1])
+output = (folder / "output.txt").read_text(errors="replace")[-3000:]
+message = "The autograder could not grade this submission:\\n" + output
+(folder / "results.json").write_text(json.dumps({"score": 0, "output": message, "tests": []}))
+PYTHON
+fi
+"""
+WORKFLOW = """name: Autograding Tests
+"on":
+  push:
+  workflow_dispatch:
+  repository_dispatch:
+permissions:
+  checks: write
+  actions: read
+  contents: read
+jobs:
+  grade:
+    name: Autograding Tests
+    runs-on: ubuntu-latest
+    if: github.actor != 'github-classroom[bot]'
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "3.11"
+      - name: Install labkit
+        run: python -m pip install -e .
+      - name: Grade
+        id: grade
+        continue-on-error: true
+        run: labkit grade --classroom "$GITHUB_OUTPUT"
+      - name: Report to GitHub Classroom
+        if: always()
+        uses: classroom-resources/autograding-grading-reporter@v1
+        env:
+{env}
+        with:
+          runners: {runners}
+"""
+
+
+def strip_hidden(source: str) -> str:
+    """The module without its hidden checks: each test marked check(..., hidden=True)."""
+    tree = ast.parse(source)
+    cut: list[tuple[int, int]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _is_hidden(node):
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            cut.append((first, node.end_lineno or node.lineno))
+    lines = source.splitlines(keepends=True)
+    for first, last in sorted(cut, reverse=True):
+        del lines[first - 1 : last]
+    return "".join(lines)
+
+
+def _is_hidden(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    for decorator in node.decorator_list:
+        if isinstance(decorator, ast.Call) and getattr(decorator.func, "attr", "") == "check":
+            for keyword in decorator.keywords:
+                if keyword.arg == "hidden" and getattr(keyword.value, "value", False) is True:
+                    return True
+    return False
+
+
+def student(course: Course, out: Path) -> Path:
+    """Write ``out/student/`` and ``out/student.zip``; returns the zip's path."""
+    from labkit.publish import handouts
+
+    folder = out / "student"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    labs = list(course.labs)
+    _copy_python(course.exercises, folder / "exercises", strip=False)
+    _copy_python(PACKAGE, folder / "labkit", strip=True)
+    _copy_python(course.graders, folder / "graders", strip=True)
+    hidden = {
+        name: sum(check.points for check in course.checks(name) if check.hidden) for name in labs
+    }
+    (folder / "graders" / HIDDEN_POINTS).write_text(
+        json.dumps({name: points for name, points in hidden.items() if points}, indent=2) + "\n"
+    )
+    (folder / "notebooks").mkdir()
+    with tempfile.TemporaryDirectory(prefix="labkit-release-") as built:
+        for handout in handouts.build(course, Path(built), labs, epochs=None, run=False):
+            shutil.copy(handout.student, folder / "notebooks" / handout.student.name)
+    for name in PROJECT_FILES:
+        shutil.copy(PACKAGE.parent / name, folder / name)
+    _copy_data(course, folder)
+    (folder / "noxfile.py").write_text(STUDENT_NOXFILE)
+    (folder / "README.md").write_text(STUDENT_README.format(first=labs[0]))
+    workflow = folder / ".github" / "workflows" / "classroom.yml"
+    workflow.parent.mkdir(parents=True)
+    workflow.write_text(classroom_workflow(labs))
+    return _zip(folder, out / "student.zip")
+
+
+def classroom_workflow(labs: list[str]) -> str:
+    """A GitHub Classroom workflow: grade on push, each lab's checks reported with points."""
+    env = "\n".join(
+        f"          {lab.upper()}_RESULTS: ${{{{ steps.grade.outputs.{lab} }}}}" for lab in labs
+    )
+    return WORKFLOW.format(env=env, runners=",".join(labs))
+
+
+def gradescope(course: Course, out: Path) -> Path:
+    """Write ``out/gradescope.zip``, Gradescope's autograder format; returns its path."""
+    with tempfile.TemporaryDirectory(prefix="labkit-gradescope-") as built:
+        folder = Path(built)
+        _copy_python(PACKAGE, folder / "labkit", strip=False)
+        _copy_python(course.graders, folder / "graders", strip=False)
+        _copy_data(course, folder)
+        for name in PROJECT_FILES:
+            shutil.copy(PACKAGE.parent / name, folder / name)
+        (folder / "README.md").write_text("labkit's autograder for Gradescope.\n")
+        for name, text in (("setup.sh", SETUP_SH), ("run_autograder", RUN_AUTOGRADER)):
+            (folder / name).write_text(text)
+            (folder / name).chmod(0o755)
+        out.mkdir(parents=True, exist_ok=True)
+        return _zip(folder, out / "gradescope.zip")
+
+
+class ReleaseError(ValueError):
+    """The course cannot be bundled as it is; the message says what to change."""
+
+
+def _copy_data(course: Course, folder: Path) -> None:
+    """Copy the dataset files that labs declare by path, to the same place in the bundle."""
+    for lab in course.labs.values():
+        if not lab.dataset.path:
+            continue
+        path = Path(lab.dataset.path).resolve()
+        try:
+            relative = path.relative_to(course.root)
+        except ValueError:
+            raise ReleaseError(
+                f"{lab.name}'s dataset file {path} is outside the course folder {course.root}: "
+                "move it into the course, or declare the dataset by URL and sha256"
+            ) from None
+        if path.is_file():
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, folder / relative)
+
+
+def _copy_python(source: Path, target: Path, strip: bool) -> None:
+    for path in sorted(source.rglob("*.py")):
+        copy = target / path.relative_to(source)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        text = path.read_text(encoding="utf-8")
+        copy.write_text(strip_hidden(text) if strip else text, encoding="utf-8")
+
+
+def _zip(folder: Path, archive: Path) -> Path:
+    """Zip ``folder``'s contents, executable bits kept, with fixed dates: the same input
+    gives the same zip."""
+    archive.unlink(missing_ok=True)
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), (2026, 1, 1, 0, 0, 0))
+                info.external_attr = (path.stat().st_mode & 0o777 | 0o100000) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                bundle.writestr(info, path.read_bytes())
+    return archive

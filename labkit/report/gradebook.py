@@ -1,0 +1,72 @@
+"""The class's gradebook: one CSV row per student, that spreadsheets and LMS imports read.
+
+Columns: ``student``, one score per lab, ``total``, ``max_score``, ``status`` (graded,
+partial, could not grade or error), ``reason`` and ``seconds``. The file is UTF-8 with a
+byte-order mark, so that Excel reads names in any script; text that a spreadsheet would run
+as a formula is quoted with a leading apostrophe.
+
+Usage: ``gradebook.write(Path("out/gradebook.csv"), rows, ["my_lab"])``
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from labkit.report.results import COULD_NOT_GRADE
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+UNGRADED = COULD_NOT_GRADE  # the grader failed on part of it: grade it again
+STATUSES = ("graded", "partial", UNGRADED, "error")
+FINAL = ("graded", "partial")  # a row a rerun may keep; any other is graded again
+
+
+@dataclass(frozen=True)
+class Row:
+    """One student's line in the gradebook."""
+
+    student: str
+    scores: dict[str, float]  # by lab; a lab not graded is missing
+    total: float
+    max_score: float
+    status: str  # one of STATUSES
+    reason: str
+    seconds: float
+
+
+def write(path: Path, rows: Sequence[Row], labs: Sequence[str]) -> None:
+    """Write the gradebook whole, replacing any earlier one only once it is complete."""
+    partial = path.with_name(f".{path.name}.partial")
+    with partial.open("w", encoding="utf-8-sig", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["student", *labs, "total", "max_score", "status", "reason", "seconds"])
+        for row in rows:
+            scores = [_number(row.scores[lab]) if lab in row.scores else "" for lab in labs]
+            writer.writerow(
+                [
+                    _text(row.student),
+                    *scores,
+                    _number(row.total),
+                    _number(row.max_score),
+                    row.status,
+                    _text(row.reason),
+                    f"{row.seconds:.1f}",
+                ]
+            )
+    os.replace(partial, path)
+
+
+def read(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _text(value: str) -> str:
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value

@@ -1,0 +1,141 @@
+"""A grading run's results: one verdict per check, and the results file CI reads.
+
+The file is Gradescope's format; the other readers' formats (the score table, JUnit, GitHub
+Classroom) are built from the same ``CheckResult`` list in their own modules.
+
+Usage: ``write_results(path, results, seconds)``; ``results_from_json(data)`` reads it back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BLOCKED = "blocked: "  # how a check that failed for a cause shown above begins its message
+COULD_NOT_GRADE = "could not grade"  # a check the grader could not judge: its tag and status
+UNGRADED_MARK = "----"  # in the table, where PASS or FAIL would be
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The verdict of one check on one lab."""
+
+    lab: str
+    category: str
+    description: str
+    max_points: float
+    passed: bool
+    message: str = ""
+    hidden: bool = False  # shown to students only once grades are published
+    # The grader could not judge this check, for a reason that is not the submission's:
+    # it scores nothing for now and is to be graded again.
+    ungraded: bool = False
+
+    @property
+    def points(self) -> float:
+        return self.max_points if self.passed else 0.0
+
+    @property
+    def mark(self) -> str:
+        if self.ungraded:
+            return UNGRADED_MARK
+        return "PASS" if self.passed else "FAIL"
+
+
+def ungraded(results: Sequence[CheckResult]) -> list[CheckResult]:
+    """The checks the grader could not judge: the ones to grade again."""
+    return [result for result in results if result.ungraded]
+
+
+def ungraded_line(count: int) -> str:
+    """What the verdict says when the grader could not judge ``count`` checks."""
+    checks = "1 check" if count == 1 else f"{count} checks"
+    return (
+        f"The grader could not grade {checks}: a problem with the grader, not with your code. "
+        "Grade again, and if it stays, tell your instructor."
+    )
+
+
+def results_json(results: Sequence[CheckResult], seconds: float) -> dict[str, Any]:
+    """Results in Gradescope's format: score, max_score, execution_time and one entry per check.
+
+    Checks the grader could not judge score 0 and carry the tag ``could not grade``; the
+    top-level ``output`` then says that the score is incomplete, and ``extra_data`` lists them.
+    """
+    found = {
+        "score": total(results, "points"),
+        "max_score": total(results, "max_points"),
+        "execution_time": round(seconds, 1),
+        "tests": [_test_json(result) for result in results],
+    }
+    missing = ungraded(results)
+    if missing:
+        found["output"] = ungraded_line(len(missing))
+        found["extra_data"] = {
+            COULD_NOT_GRADE: [f"{result.lab}: {result.description}" for result in missing]
+        }
+    return found
+
+
+def _test_json(result: CheckResult) -> dict[str, Any]:
+    test = {
+        "name": f"{result.lab}: {result.description}",
+        "score": result.points,
+        "max_score": result.max_points,
+        "status": "passed" if result.passed else "failed",
+        "output": result.message,
+        "tags": [result.lab, result.category, *([COULD_NOT_GRADE] if result.ungraded else [])],
+    }
+    if result.hidden:
+        test["visibility"] = "after_published"
+    return test
+
+
+def results_from_json(results: dict[str, Any]) -> list[CheckResult]:
+    """Read back what ``results_json`` wrote."""
+    return [
+        CheckResult(
+            lab=test["tags"][0],
+            category=test["tags"][1],
+            description=test["name"].split(": ", 1)[-1],
+            max_points=test["max_score"],
+            passed=test["status"] == "passed",
+            message=test["output"],
+            hidden=test.get("visibility") == "after_published",
+            ungraded=COULD_NOT_GRADE in test["tags"][2:],
+        )
+        for test in results["tests"]
+    ]
+
+
+def write_results(path: Path, results: Sequence[CheckResult], seconds: float) -> None:
+    """Write the results file whole or not at all: a reader never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, results_json(results, seconds))
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` whole or not at all, replacing what was there."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
+    os.replace(partial, path)
+
+
+def labs_in_order(results: Sequence[CheckResult]) -> list[str]:
+    return list(dict.fromkeys(result.lab for result in results))
+
+
+def score_text(results: Sequence[CheckResult]) -> str:
+    return f"{points_text(total(results, 'points'))}/{points_text(total(results, 'max_points'))}"
+
+
+def total(results: Sequence[CheckResult], field: str) -> float:
+    return float(sum(getattr(result, field) for result in results))
+
+
+def points_text(value: float) -> str:
+    return f"{value:g}"

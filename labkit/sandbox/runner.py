@@ -1,0 +1,487 @@
+"""Run a submission's harvest in a child process with limits, and read back what it left.
+
+Each lab has its own folder in the run's work folder: ``in`` (the submission's files and
+the grader's inputs, read-only to the child), ``out`` and ``scratch`` (the child's to
+write), and ``harvest``, where the grader copies what it accepts from ``out`` once the
+child and all it started are gone. The child reports its steps over a pipe.
+
+Usage: ``result = sandbox.run(lab, module_path, workdir, Limits())`` (``labkit.spec.limits``)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labkit.intake import notebooks
+from labkit.intake.submission import MAX_MODULE_BYTES, MAX_NOTEBOOK_BYTES
+from labkit.sandbox import forkserver, harvest, isolation, screen, tamper
+from labkit.spec import datasets
+from labkit.spec.failures import Cause, CheckFailed, GraderFault, todo_text
+from labkit.spec.lab import ARRAY, FIGURE, MODEL, Data, Lab, Value
+from labkit.spec.limits import Limits
+
+MAX_FILE_BYTES = 256 * 2**20
+MAX_UNPACKED_BYTES = 1024 * 2**20  # all files kept of a lab, and all members of one zip
+MAX_OUTPUT_FILES = 64  # a harvest writes about ten
+MAX_ZIP_ENTRIES = 10_000  # a saved model has a handful
+ZIP_END_SEARCH = 22 + 65535  # the end record, and the longest comment that may follow it
+MAX_HELPER_MODULES = 100  # .py files beside a lab module that it may import
+
+
+@dataclass(frozen=True)
+class Step:
+    status: str
+    message: str = ""
+
+
+@dataclass
+class Harvest:
+    """What a submission's child process left behind for one lab, read defensively."""
+
+    lab: Lab
+    module_path: Path | None
+    folder: Path
+    inputs: dict[str, Any] = field(default_factory=dict)
+    steps: dict[str, Step] = field(default_factory=dict)
+    problem: str = ""
+    # Why the grader could not run the harvest, when that is not the submission's doing.
+    grader_problem: str = ""
+
+    def step(self, name: str) -> Step:
+        """How step ``name`` ended; a step the child never finished says why."""
+        found = self.steps.get(name)
+        if found is not None and found.status != harvest.STARTED:
+            return found
+        if found is not None:
+            return Step(
+                harvest.ERROR, f"the submission's process stopped while running it: {self.problem}"
+            )
+        if self.problem:
+            return Step(harvest.ERROR, f"never ran: {self.problem}")
+        return Step(harvest.SKIPPED, "never ran")
+
+    def fault(self, name: str, dependencies: bool = True) -> Cause | None:
+        """Why step ``name`` did not succeed, as the root cause to tell the student, or None.
+
+        With ``dependencies``, a failed step that ``name`` needs is the cause.
+        """
+        if self.module_path is None:
+            return Cause(f"not submitted: no {self.lab.name}.py was found", "not submitted")
+        outcome = self.step("import")
+        if outcome.status != harvest.OK:
+            if self.running() == "import" and self.problem:
+                return self.stopped_early()
+            if "import" not in self.steps and self.problem:
+                return Cause(self.problem, _first_clause(self.problem))
+            if outcome.message.startswith(tamper.MESSAGE):
+                return Cause(outcome.message, tamper.MESSAGE)  # import worked; what came after
+            file = self.module_path.name
+            return Cause(
+                f"{file} could not be imported: {outcome.message}", f"{file} did not import"
+            )
+        needs = self.lab.needs(name) if name in self.lab.api_names else ()
+        for needed in needs if dependencies else ():
+            cause = self.fault(needed)
+            if cause is not None:
+                return cause
+        if self.running() == name and self.problem:
+            return self.stopped_early()  # the same cause the submission check tells
+        outcome = self.step(name)
+        shown = _shown(name)
+        if outcome.status == harvest.OK:
+            return None
+        if outcome.status == harvest.TODO:
+            return Cause(
+                f"{shown} is still a TODO: {todo_text(outcome.message)}",
+                f"{shown} is still a TODO",
+            )
+        if outcome.status == harvest.SKIPPED and "does not define" in outcome.message:
+            return Cause(
+                f"{shown} is missing: define it, it is part of this lab's API",
+                f"{shown} is missing",
+            )
+        if name not in self.steps and self.problem:
+            return self.stopped_early()
+        return Cause(f"{shown}: {outcome.message}", f"{shown} failed")
+
+    def stopped_early(self) -> Cause:
+        """The child's process ending before the harvest did, as a cause."""
+        running = self.running()
+        if running is None:
+            where = ""
+        elif running == "import":
+            where = ", on import"
+        else:
+            where = f", in {_shown(running)}"
+        return Cause(
+            f"The module's process stopped early{where}: {self.problem}",
+            "the module's process stopped early",
+        )
+
+    def running(self) -> str | None:
+        """The step the child had started and not finished, if any."""
+        started = [name for name, step in self.steps.items() if step.status == harvest.STARTED]
+        return started[-1] if started else None
+
+    def require(self, name: str) -> None:
+        """Raise CheckFailed, saying what to fix, unless step ``name`` succeeded.
+
+        Raises GraderFault instead when the grader itself could not run the harvest.
+        """
+        if self.grader_problem:
+            raise GraderFault(self.grader_problem)
+        cause = self.fault(name)
+        if cause is not None:
+            raise CheckFailed(cause.message, causes=[cause])
+
+    def file(self, name: str) -> Path:
+        path = self.folder / name
+        if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
+            raise CheckFailed(f"the grader found no usable {name} from your submission")
+        return path
+
+    def arguments(self, name: str) -> list[Any]:
+        """What the harvest passed to function ``name``, in order.
+
+        An earlier function's result comes back as ``result`` reads it.
+        """
+        values = []
+        for arg in self.lab.function(name).args:
+            if isinstance(arg, Data):
+                values.append(self.inputs[arg.key])
+            elif isinstance(arg, Value):
+                values.append(json.loads(json.dumps(arg.value)))
+            else:
+                values.append(self.result(arg.function))
+        return values
+
+    def result(self, name: str) -> Any:
+        """What function ``name`` returned, read back from the harvest's copy.
+
+        An array, a keras model, a figure as ``(description, images)``, or JSON data.
+        Raises CheckFailed, saying what to fix, when the function did not succeed.
+        """
+        function = self.lab.function(name)
+        if function.returns == MODEL:
+            return screen.load(self.model_file(name))
+        self.require(name)
+        path = self.file(function.filename)
+        try:
+            if function.returns == ARRAY:
+                return np.load(path, allow_pickle=False)
+            value = json.loads(path.read_text(encoding="utf-8"))
+            if function.returns != FIGURE:
+                return value
+            with np.load(self.file(f"{name}.npz"), allow_pickle=False) as images:
+                return value, {key: images[key] for key in images.files}
+        except (OSError, ValueError) as error:
+            what = "figure" if function.returns == FIGURE else "value"
+            raise CheckFailed(
+                f"The {what} from {function.shown} could not be read back: {error}"
+            ) from None
+
+    def model_file(self, name: str) -> Path:
+        """The model file function ``name`` saved, screened before anything loads it."""
+        self.require(name)
+        path = self.file(self.lab.function(name).filename)
+        screen.screen(path, self.lab)
+        return path
+
+
+def run(
+    lab: Lab,
+    module_path: Path | None,
+    workdir: Path,
+    limits: Limits,
+    server: isolation.Server | None = None,
+    pictures: bool = False,
+) -> Harvest:
+    """Harvest ``module_path`` for ``lab`` in a child process; never raises for student faults.
+
+    Pass the run's ``server`` (started on ``workdir``) to share one warm fork server between
+    labs; without one, this call starts and ends its own. With ``pictures``, figures are also
+    drawn as PNG images.
+    """
+    folder = workdir / lab.name
+    for part in ("in", "out", "scratch", "harvest"):  # scratch: where no sandbox gives a /tmp
+        (folder / part).mkdir(parents=True, exist_ok=True)
+    result = Harvest(lab, module_path, folder / "harvest", inputs=_inputs(lab))
+    if module_path is None:
+        result.problem = "not submitted"
+        return result
+    notebook = None
+    try:
+        if module_path.suffix == ".ipynb":
+            module_path, notebook = _module_from_notebook(module_path, folder / "in", lab)
+        else:
+            module_path = _copy_module(module_path, folder / "in")
+    except (notebooks.NotebookUnreadable, SubmissionUnreadable) as error:
+        result.problem = str(error)
+        return result
+    np.savez(folder / "in" / harvest.INPUTS, **result.inputs)
+    if server is None:
+        with start_server(workdir, data=[lab.dataset]) as own:
+            ended = _run_child(lab, module_path, folder, limits, own, pictures)
+    else:
+        ended = _run_child(lab, module_path, folder, limits, server, pictures)
+    result.problem, result.grader_problem, events = ended
+    result.steps = _read_events(events)
+    _keep(folder / "out", result.folder)
+    if result.grader_problem:
+        return result
+    if not result.problem and result.steps.get("harvest") != Step(harvest.OK):
+        result.problem = "the process ended early: remove any exit(), quit() or os._exit() calls"
+    if notebook is not None:  # point at the student's cells, not at the module made of them
+        result.steps = {
+            k: Step(s.status, notebook.locate(s.message)) for k, s in result.steps.items()
+        }
+        result.problem = notebook.locate(result.problem)
+    return result
+
+
+class SubmissionUnreadable(ValueError):
+    """A lab module the grader will not read, with what to do about it."""
+
+
+def _copy_module(module: Path, folder: Path) -> Path:
+    """Copy the lab module, and the .py files beside it that it may import, into ``folder``.
+
+    The child sees these copies only, never the folder they came from.
+    """
+    info = module.lstat()  # a link could point the grader at any file it may read
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_MODULE_BYTES:
+        raise SubmissionUnreadable(
+            f"{module.name} is not a plain file of at most {MAX_MODULE_BYTES // 2**20} MB: "
+            "hand in the lab's .py file itself, not a link to it"
+        )
+    shutil.copyfile(module, folder / module.name)
+    helpers = sorted(path for path in module.parent.glob("*.py") if path != module)
+    for path in helpers[:MAX_HELPER_MODULES]:
+        info = path.lstat()
+        if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_MODULE_BYTES:
+            shutil.copyfile(path, folder / path.name)
+    return folder / module.name
+
+
+def _module_from_notebook(notebook: Path, folder: Path, lab: Lab) -> tuple[Path, notebooks.Module]:
+    """Write the module a notebook defines next to nothing else; its cells are not run."""
+    size = notebook.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:
+        raise notebooks.NotebookUnreadable(
+            f"{notebook.name} is {size / 2**20:.1f} MB, more than the "
+            f"{MAX_NOTEBOOK_BYTES / 2**20:g} MB the grader reads: clear its outputs (in "
+            "Jupyter, Edit > Clear All Outputs), save it and hand it in again"
+        )
+    converted = notebooks.convert(notebook, lab)
+    module = folder / converted.filename
+    module.write_text(converted.text, encoding="utf-8")
+    return module, converted
+
+
+def _inputs(lab: Lab) -> dict[str, np.ndarray]:
+    """The arrays the lab's functions take from its dataset, by their Data keys."""
+    wanted = [arg for function in lab.api for arg in function.args if isinstance(arg, Data)]
+    if not wanted:
+        return {}
+    (x_train, y_train), (x_test, y_test) = datasets.load(lab.dataset)
+    arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    return {arg.key: arrays[arg.array][: arg.count].copy() for arg in wanted}
+
+
+def start_server(
+    workdir: Path, mode: str = "auto", data: Sequence[datasets.Dataset] = ()
+) -> isolation.Server:
+    """The run's fork server for harvest and training children, isolated as ``mode`` asks.
+
+    The ``data`` datasets are resolved here and staged for its children, read-only; those
+    that could not be are in its ``unavailable``.
+    """
+    return isolation.Server(workdir, mode, data=data)
+
+
+def _run_child(
+    lab: Lab,
+    module_path: Path,
+    folder: Path,
+    limits: Limits,
+    server: isolation.Server,
+    pictures: bool = False,
+) -> tuple[str, str, list[str]]:
+    """Run the harvest child; return what went wrong with it, the grader's part in that, and
+    its events.
+
+    The first is the submission's doing ('' when nothing went wrong); the second, never
+    told as the student's, is set when the grader failed to run the child at all.
+    """
+    request = {
+        "lab": lab.to_json(),
+        "module": str(module_path),
+        "inputs": str(folder / "in"),
+        "outputs": str(folder / "out"),
+        # In the sandbox its private /tmp: capped and charged to its memory, not the disk.
+        "scratch": "/tmp" if server.active else str(folder / "scratch"),
+        "output": str(folder / harvest.OUTPUT),
+        "memory_bytes": limits.memory_bytes,
+        "cpu_seconds": limits.cpu_seconds,
+        "file_bytes": MAX_FILE_BYTES,
+        "pictures": pictures,
+    }
+    child = server.start(request, [folder / "in"], [folder / "out"], limits.memory_bytes)
+    try:
+        finished = child.wait(limits.wall_seconds)
+    finally:
+        child.kill()  # whatever the child left running
+    if child.pid is None:
+        stopped = "the grader's helper process stopped before it could run this lab"
+        return "", stopped + _last_line(server.log), list(child.events)
+    if not finished:
+        child.wait(forkserver.STOP_SECONDS)  # for its last events and its tree to be gone
+        problem = (
+            f"still running after {limits.wall_seconds:g} s without using up its CPU time: "
+            "look for sleep(), input() or a download that waits forever"
+        )
+        return problem, "", list(child.events)
+    if child.code is None:
+        return "", "the grader's helper process was stopped while this lab ran", []
+    if child.code == forkserver.EXIT_CRASHED:
+        crashed = _last_line(folder / harvest.OUTPUT)
+        return "", f"the grader could not run this lab's process{crashed}", list(child.events)
+    return _explain_exit(child.code, limits), "", list(child.events)
+
+
+def _explain_exit(code: int, limits: Limits) -> str:
+    if code == 0:
+        return ""
+    if code > 0:
+        return f"exited with status {code}: remove any exit(), quit() or os._exit() calls"
+    name = forkserver.signal_name(-code)
+    if name == "SIGKILL":
+        return f"killed, probably for using more than {limits.memory_bytes / 2**30:g} GiB of memory"
+    if name == "SIGXCPU":
+        return (
+            f"used more than {limits.cpu_seconds:g} s of CPU time: look for an endless loop, "
+            "or for training or downloading at import time"
+        )
+    if name == "SIGXFSZ":
+        return "wrote a file or output larger than the grader allows"
+    return f"crashed with signal {name}"
+
+
+def _last_line(log: Path) -> str:
+    """': <the log's last line>', cleaned, to explain a failure; '' without one."""
+    try:
+        with log.open("rb") as file:
+            file.seek(max(0, log.stat().st_size - 4096))
+            lines = file.read().decode("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return ""
+    return f": {clean_message(lines[-1])}" if lines else ""
+
+
+def _keep(outputs: Path, kept: Path) -> None:
+    """Copy what the grader accepts from the child's ``outputs`` into the grader's ``kept``.
+
+    Regular files only, never through a link, each within its size cap, and for a zip-based
+    file (.keras, .npz) every member's size is checked before anything reads it. All the
+    files kept of a lab stay within MAX_UNPACKED_BYTES.
+    """
+    room = MAX_UNPACKED_BYTES
+    for path in sorted(outputs.iterdir())[:MAX_OUTPUT_FILES]:
+        try:  # never through a link, and without waiting on a pipe left to block the grader
+            flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+            source = os.open(path, flags)
+        except OSError:
+            continue
+        with open(source, "rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_size > min(MAX_FILE_BYTES, room):
+                continue
+            room -= info.st_size
+            with open(kept / path.name, "wb") as copy:
+                left = info.st_size  # not a byte more, should something still be writing
+                while left > 0 and (chunk := file.read(min(left, 2**20))):
+                    copy.write(chunk)
+                    left -= len(chunk)
+        if path.suffix in (".keras", ".npz") and not _unpacks_within_caps(kept / path.name):
+            (kept / path.name).unlink()
+
+
+def _unpacks_within_caps(path: Path) -> bool:
+    entries = _zip_entries(path)
+    if entries is None:
+        return True  # not a zip: the reader's own error says so, and reads nothing unbounded
+    if entries > MAX_ZIP_ENTRIES:
+        return False  # checked before zipfile builds a record of every entry in memory
+    try:
+        with zipfile.ZipFile(path) as archive:
+            sizes = [member.file_size for member in archive.infolist()]
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return True
+    return max(sizes, default=0) <= MAX_FILE_BYTES and sum(sizes) <= MAX_UNPACKED_BYTES
+
+
+def _zip_entries(path: Path) -> int | None:
+    """The entry count a zip's end record declares (65535 for zip64), or None for no zip."""
+    with path.open("rb") as file:
+        file.seek(0, os.SEEK_END)
+        file.seek(max(0, file.tell() - ZIP_END_SEARCH))
+        tail = file.read()
+    end = tail.rfind(b"PK\x05\x06")
+    if end < 0 or len(tail) < end + 12:
+        return None
+    return int.from_bytes(tail[end + 10 : end + 12], "little")
+
+
+def _read_events(lines: list[str]) -> dict[str, Step]:
+    steps: dict[str, Step] = {}
+    for line in lines:
+        try:
+            event = json.loads(line)
+            message = clean_message(str(event["message"]))
+            steps[str(event["step"])] = Step(str(event["status"]), message)
+        except (ValueError, KeyError, TypeError):
+            continue  # a line the submission scribbled over; the steps it hid read as missing
+    return steps
+
+
+MAX_MESSAGE = 500  # characters of a message from the child: enough for any real error
+# ANSI escape sequences whole, so no colour or cursor code is left half-stripped, then every
+# other C0 and C1 control but newline and tab.
+ESCAPES = re.compile(r"(\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b[@-_]")
+CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_message(text: str) -> str:
+    """Text from student code, fit for the table and the results file.
+
+    Without control characters, and at most MAX_MESSAGE characters: a long text keeps its
+    start and its end, where the harvest names the line of the student's file.
+    """
+    if len(text) > MAX_MESSAGE * 20:  # only the ends are shown, so only they are cleaned
+        text = text[: MAX_MESSAGE * 10] + text[-MAX_MESSAGE * 10 :]
+    text = CONTROLS.sub("", ESCAPES.sub("", text.replace("\r\n", "\n")))
+    if len(text) <= MAX_MESSAGE:
+        return text
+    tail = MAX_MESSAGE // 5
+    return f"{text[: MAX_MESSAGE - tail - 3]} … {text[-tail:]}"
+
+
+def _shown(step: str) -> str:
+    """'build_model()' for a function's step, 'CLASS_NAMES' for a constant's."""
+    return step if step.isupper() else f"{step}()"
+
+
+def _first_clause(message: str) -> str:
+    """'timed out after 8 s' out of 'timed out after 8 s: look for an endless loop'."""
+    return message.split(":", 1)[0].strip()
