@@ -122,7 +122,7 @@ def test_the_summary_shows_failed_checks_first(graded):
     augment = summary.index("augment() mirrors", checks)
     submission = summary.index("The module imports", checks)
     assert augment < submission  # 2 of 6 pass augment, 3 of 6 the submission check
-    assert "unsafe paths" in summary[summary.index("Errored submissions") :]
+    assert "unsafe paths" in summary[summary.index("To grade again") :]
     assert 'src="data:image/png;base64,' in summary
 
 
@@ -225,7 +225,8 @@ def test_the_command_reports_the_batch(classroom, stripes_course, tmp_path):
     out = tmp_path / "out"
     finished = grade_batch(small, "--out", out, "--course", stripes_course)
     assert finished.returncode == 0, finished.stderr
-    assert "2 submissions: 0 graded, 0 partial, 2 error." in finished.stdout
+    assert "2 submissions: 0 graded, 0 partial, 0 could not grade, 2 error." in finished.stdout
+    assert "to grade again (run the same command): erin, gina" in finished.stdout
     assert set(rows(out)) == {"erin", "gina"}
 
 
