@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,40 @@ def test_dask_grades_as_the_local_pool_does(classroom, options, graded, tmp_path
         assert {**mine, "execution_time": 0} == {**theirs, "execution_time": 0}
         page = (out / "feedback" / f"{name}.html").read_text()
         assert page == (graded / "feedback" / f"{name}.html").read_text()
+
+
+def test_two_runs_on_one_dask_scheduler_keep_their_own_grades(stripes_course, options, tmp_path):
+    """Two classes, each with an alice, graded at once by one cluster: no grade crosses over."""
+    from distributed import LocalCluster
+
+    files = {
+        "right": (stripes_course / "reference" / "stripes.py").read_text(),
+        "stub": (stripes_course / "exercises" / "stripes.py").read_text(),
+    }
+    for name, text in files.items():
+        (tmp_path / name / "alice").mkdir(parents=True)
+        (tmp_path / name / "alice" / "stripes.py").write_text(text)
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster,
+        ThreadPoolExecutor(max_workers=2) as runs,
+    ):
+        started = {
+            name: runs.submit(
+                classrun.run,
+                tmp_path / name,
+                tmp_path / f"{name}-out",
+                options,
+                dask=cluster.scheduler_address,
+                progress=False,
+            )
+            for name in files
+        }
+        totals = {name: [row.total for row in run.result()] for name, run in started.items()}
+    assert totals == {"right": [13.0], "stub": [0.0]}
+    for name, total in (("right", 13), ("stub", 0)):
+        assert rows(tmp_path / f"{name}-out")["alice"]["total"] == str(total)
+        results = json.loads((tmp_path / f"{name}-out" / "results" / "alice.json").read_text())
+        assert results["score"] == total
 
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -12,9 +12,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import xmlschema
 import yaml
 from conftest import COURSE, EXERCISES, REFERENCE, ROOT
-from junitparser import JUnitXml, Properties
+from junitparser import Failure, JUnitXml
 
 from labkit.intake import sourcecode
 from labkit.publish import release
@@ -22,6 +23,7 @@ from labkit.spec.course import Course
 
 GRADESCOPE_STATUSES = {"passed", "failed"}
 GRADESCOPE_VISIBILITY = {"hidden", "after_due_date", "after_published", "visible"}
+JUNIT_SCHEMA = Path(__file__).resolve().parent / "data" / "junit-10.xsd"
 
 
 @pytest.fixture(scope="module")
@@ -131,14 +133,17 @@ def test_classroom_output_junit_and_job_summary(tmp_path):
     cases = list(suite)
     assert len(cases) == 9  # 11 points
     structure = next(case for case in cases if case.name == "Layer types and activations, in order")
-    properties = {prop.name: prop.value for prop in structure.child(Properties)}
-    assert properties == {
+    assert structure.classname == "cv1_mnist_intro.structure"
+    assert dict(line.split(": ", 1) for line in structure.system_out.splitlines()) == {
         "category": "structure",
         "points": "0",
         "max_points": "2",
         "hidden": "false",
     }
-    assert "build_model() is still a TODO" in structure.result[0].message
+    (failure,) = structure.result
+    assert isinstance(failure, Failure)
+    assert "build_model() is still a TODO" in failure.message
+    xmlschema.validate(str(junit), JUNIT_SCHEMA)  # as Jenkins' xUnit plugin checks it
     page = summary.read_text()
     assert "## labkit scores" in page and "| **Total** | | | **0/11** | |" in page
 

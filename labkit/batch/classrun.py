@@ -20,6 +20,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import asdict
@@ -116,7 +117,10 @@ def _graded(
         return
     count = workers or os.cpu_count() or 1
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # workers inherit it: no C++ notices
-    source = _on_dask(tasks, dask, count) if dask else _on_pool(tasks, count)
+    if dask:
+        source = _on_dask(tasks, [digest for _, digest in pending], dask, count)
+    else:
+        source = _on_pool(tasks, count)
     with _progress_bar(len(tasks), progress) as advance:
         for done in source:
             advance()
@@ -137,7 +141,9 @@ def _on_pool(tasks: Sequence[Task], workers: int) -> Iterator[Done]:
             raise
 
 
-def _on_dask(tasks: Sequence[Task], address: str, workers: int) -> Iterator[Done]:
+def _on_dask(
+    tasks: Sequence[Task], digests: Sequence[str], address: str, workers: int
+) -> Iterator[Done]:
     from distributed import Client, LocalCluster, as_completed
 
     cluster = None
@@ -147,13 +153,28 @@ def _on_dask(tasks: Sequence[Task], address: str, workers: int) -> Iterator[Done
         address = cluster.scheduler_address
     try:
         with Client(address) as client:
-            futures = client.map(grade, tasks, key=[f"labkit-{task.student}" for task in tasks])
+            futures = client.map(grade, tasks, key=_task_keys(tasks, digests))
             by_key = {future.key: task for future, task in zip(futures, tasks, strict=True)}
             for future in as_completed(futures):
                 yield _outcome(future, by_key[future.key])
     finally:
         if cluster is not None:
             cluster.close()
+
+
+def _task_keys(tasks: Sequence[Task], digests: Sequence[str]) -> list[str]:
+    """Dask keys for one run's tasks: the student, the content hash and a token of this run.
+
+    A scheduler treats a key it already holds as the same task and hands back its result, and
+    one scheduler may serve several runs at once: two classes with the same student name, or
+    the same class graded with other options. The run's token keeps each run's tasks its own;
+    the content hash says on the dashboard which submission a task grades.
+    """
+    run = uuid.uuid4().hex[:12]
+    return [
+        f"labkit-{task.student}-{digest[:12]}-{run}"
+        for task, digest in zip(tasks, digests, strict=True)
+    ]
 
 
 def _outcome(future: Any, task: Task) -> Done:
