@@ -16,9 +16,9 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
-from labkit import report
 from labkit.grading.capture import captured_output
 from labkit.intake import submission
+from labkit.report import checkresults, classroom, junit, scoretable
 from labkit.sandbox import isolation
 from labkit.spec.course import Course, CourseError, labs_table
 from labkit.spec.limits import Limits, SettingError, add_options
@@ -65,7 +65,9 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except submission.SubmissionError as error:
         parser.error(str(error))
     if isolation.refusal(args.isolation):
-        print(f"{report.COULD_NOT_GRADE}: {isolation.refusal(args.isolation)}", file=sys.stderr)
+        print(
+            f"{checkresults.COULD_NOT_GRADE}: {isolation.refusal(args.isolation)}", file=sys.stderr
+        )
         return EXIT_UNGRADED
     with tempfile.TemporaryDirectory(prefix="labkit-grade-") as folder:
         # The plugin writes the file whole, once every check has run; the table is read back.
@@ -85,12 +87,12 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if isolation.notice(args.isolation):
             print(isolation.notice(args.isolation))
         titles = {name: lab.title for name, lab in course.labs.items()}
-        checks = report.results_from_json(results)
-        print(report.table(checks, titles, course.hidden_points))
+        checks = checkresults.results_from_json(results)
+        print(scoretable.table(checks, titles, course.hidden_points))
         _write_reports(args, checks, titles, course.hidden_points, results["execution_time"])
         if args.results:
             print(f"results written to {args.results}")
-    if report.ungraded(checks):
+    if checkresults.ungraded(checks):
         return EXIT_UNGRADED
     if code == pytest.ExitCode.OK:
         return EXIT_PASSED
@@ -103,7 +105,7 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def _write_reports(
     args: argparse.Namespace,
-    checks: list[report.CheckResult],
+    checks: list[checkresults.CheckResult],
     titles: dict[str, str],
     hidden_points: dict[str, float],
     seconds: float,
@@ -111,17 +113,17 @@ def _write_reports(
     """The other readers' formats: JUnit, GitHub Classroom, a CI job's summary page."""
     if args.junitxml:
         args.junitxml.parent.mkdir(parents=True, exist_ok=True)
-        args.junitxml.write_text(report.junit_xml(checks, seconds), encoding="utf-8")
+        args.junitxml.write_text(junit.junit_xml(checks, seconds), encoding="utf-8")
     if args.classroom:
         with args.classroom.open("a", encoding="utf-8") as outputs:
-            for lab, found in report.classroom_results(checks).items():
+            for lab, found in classroom.classroom_results(checks).items():
                 encoded = base64.b64encode(json.dumps(found).encode()).decode("ascii")
                 outputs.write(f"{lab}={encoded}\n")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as page:
             page.write(
-                "## labkit scores\n\n" + report.markdown_table(checks, titles, hidden_points)
+                "## labkit scores\n\n" + scoretable.markdown_table(checks, titles, hidden_points)
             )
 
 

@@ -7,8 +7,7 @@ import re
 from conftest import COURSE
 from PIL import Image
 
-from labkit import report
-from labkit.report import CheckResult, feedback
+from labkit.report import CheckResult, checkresults, feedback
 
 LAB = "cv4_cifar_cnn"
 
@@ -19,7 +18,7 @@ def test_a_figure_of_the_graders_made_up_history_says_so(tmp_path):
     for function in ("plot_samples", "plot_history"):
         Image.new("RGB", (8, 8), "white").save(tmp_path / LAB / f"{function}.png")
     check = CheckResult(LAB, "plot", "plot_history() plots accuracy", 1, True)
-    page = feedback.page("smithj", report.results_json([check], 1.0), tmp_path, COURSE)
+    page = feedback.page("smithj", checkresults.results_json([check], 1.0), tmp_path, COURSE)
     captions = re.findall(r"<figcaption>(.*?)</figcaption>", page)
     assert captions == [
         "Your plot_history() figure, drawn from made-up data the grader passed in, "

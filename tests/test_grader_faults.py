@@ -21,10 +21,10 @@ import keras
 import pytest
 from conftest import COURSE, REFERENCE, ROOT
 
-from labkit import report
 from labkit.batch import classrun
 from labkit.batch.worker import Done
 from labkit.judge import checks
+from labkit.report import checkresults
 from labkit.report.gradebook import FINAL, UNGRADED
 from labkit.sandbox import forkserver, runner, trainer
 from labkit.sandbox.training import TrainingResult
@@ -65,7 +65,7 @@ def test_an_exception_inside_a_check_is_the_graders_fault(stripes_course, tmp_pa
     assert finished.returncode == 3, finished.stdout[-3000:]
     found = json.loads(results.read_text())
     (typo,) = [test for test in found["tests"] if test["tags"][1] == "typo"]
-    assert typo["tags"] == ["stripes", "typo", report.COULD_NOT_GRADE]
+    assert typo["tags"] == ["stripes", "typo", checkresults.COULD_NOT_GRADE]
     assert typo["score"] == 0 and typo["status"] == "failed"
     assert typo["output"].startswith("could not grade: the grader's check stopped with KeyError")
     assert "not in your code" in typo["output"]
@@ -73,7 +73,7 @@ def test_an_exception_inside_a_check_is_the_graders_fault(stripes_course, tmp_pa
     assert all(test["status"] == "passed" for test in others)
     assert "could not grade 1 check" in found["output"]
     assert found["extra_data"] == {
-        report.COULD_NOT_GRADE: ["stripes: A check whose author mistyped a key"]
+        checkresults.COULD_NOT_GRADE: ["stripes: A check whose author mistyped a key"]
     }
     assert "----  typo" in finished.stdout and "FAIL" not in finished.stdout
     case = ElementTree.parse(junit).find(".//testcase[@name='A check whose author mistyped a key']")
@@ -96,7 +96,7 @@ def test_a_dataset_that_cannot_be_read_costs_only_its_own_labs(tmp_path):
     mnist = [test for test in found["tests"] if test["tags"][0] == "cv1_mnist_intro"]
     cifar = [test for test in found["tests"] if test["tags"][0] == "cv4_cifar_cnn"]
     assert mnist and all(test["status"] == "passed" for test in mnist)
-    assert cifar and all(report.COULD_NOT_GRADE in test["tags"] for test in cifar)
+    assert cifar and all(checkresults.COULD_NOT_GRADE in test["tags"] for test in cifar)
     assert "cifar10.npz is not a readable .npz file" in cifar[0]["output"]
 
 
@@ -164,10 +164,10 @@ def test_a_fork_server_that_is_gone_is_the_graders_fault(tmp_path):
 
 
 def test_a_batch_row_that_could_not_be_graded_is_graded_again(tmp_path):
-    results = report.results_json(
+    results = checkresults.results_json(
         [
-            report.CheckResult("stripes", "structure", "Layers", 2, True),
-            report.CheckResult(
+            checkresults.CheckResult("stripes", "structure", "Layers", 2, True),
+            checkresults.CheckResult(
                 "stripes", "training", "Training", 1, False, "could not grade: x", ungraded=True
             ),
         ],
@@ -178,6 +178,6 @@ def test_a_batch_row_that_could_not_be_graded_is_graded_again(tmp_path):
     assert row.status not in FINAL
     (tmp_path / "results").mkdir()
     (tmp_path / "state").mkdir()
-    report.write_json(tmp_path / "results" / "alice.json", results)
-    report.write_json(tmp_path / "state" / "alice.json", {"hash": "h", "row": row.__dict__})
+    checkresults.write_json(tmp_path / "results" / "alice.json", results)
+    checkresults.write_json(tmp_path / "state" / "alice.json", {"hash": "h", "row": row.__dict__})
     assert classrun._kept_row(tmp_path, "alice", "h") is None

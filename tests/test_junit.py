@@ -8,8 +8,7 @@ from xml.etree import ElementTree
 import pytest
 import xmlschema
 
-from labkit import report
-from labkit.report import CheckResult
+from labkit.report import CheckResult, junit
 
 # Jenkins' xUnit plugin drops a report that this schema rejects; tests/data/junit-10.xsd says
 # where it comes from.
@@ -43,13 +42,13 @@ def cases(xml: str) -> dict[str, ElementTree.Element]:
 
 
 def test_the_report_validates_against_jenkins_junit_schema(schema):
-    xml = report.junit_xml(RESULTS, seconds=1234.56)
+    xml = junit.junit_xml(RESULTS, seconds=1234.56)
     schema.validate(xml)  # raises with the offending element when it does not validate
-    assert schema.is_valid(report.junit_xml([], seconds=0))
+    assert schema.is_valid(junit.junit_xml([], seconds=0))
 
 
 def test_points_and_category_are_in_the_classname_and_system_out():
-    found = cases(report.junit_xml(RESULTS, seconds=3))
+    found = cases(junit.junit_xml(RESULTS, seconds=3))
     layers = found["Layer types"]
     assert layers.get("classname") == "cv1_mnist_intro.structure"
     assert layers.findtext("system-out", "").splitlines() == [
@@ -67,7 +66,7 @@ def test_points_and_category_are_in_the_classname_and_system_out():
 
 
 def test_a_check_the_grader_could_not_grade_is_an_error_not_a_failure():
-    xml = report.junit_xml(RESULTS, seconds=3)
+    xml = junit.junit_xml(RESULTS, seconds=3)
     accuracy = cases(xml)["Accuracy on unseen images"]
     assert accuracy.find("failure") is None
     error = accuracy.find("error")

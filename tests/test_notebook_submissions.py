@@ -8,9 +8,9 @@ import nbformat
 import pytest
 from conftest import COURSE, REFERENCE
 
-from labkit import report
 from labkit.intake import notebooks, sourcecode
 from labkit.publish import handouts, selfcheck
+from labkit.report import checkresults, scoretable
 
 
 def student_notebook(lab: str) -> nbformat.NotebookNode:
@@ -223,11 +223,13 @@ def test_check_your_work_rebuilds_the_module_from_the_input_history():
 
 def test_html_table_escapes_student_text(capsys):
     results = [
-        report.CheckResult("cv1_mnist_intro", "structure", "layers", 2, False, "<b>x</b> & y"),
-        report.CheckResult("cv1_mnist_intro", "params", "parameter count", 1, True),
+        checkresults.CheckResult(
+            "cv1_mnist_intro", "structure", "layers", 2, False, "<b>x</b> & y"
+        ),
+        checkresults.CheckResult("cv1_mnist_intro", "params", "parameter count", 1, True),
     ]
-    html = report.html_table(results)
+    html = scoretable.html_table(results)
     assert "&lt;b&gt;x&lt;/b&gt; &amp; y" in html and "<b>x" not in html
     assert "1/3" in html and "FAIL" in html and "PASS" in html
     selfcheck._show(results, {})  # no Jupyter kernel here: the text table
-    assert capsys.readouterr().out.strip() == report.table(results).strip()
+    assert capsys.readouterr().out.strip() == scoretable.table(results).strip()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from labkit import report
-from labkit.report import CheckResult
+from labkit.report import CheckResult, checkresults, scoretable
 
 RESULTS = [
     CheckResult("cv1_mnist_intro", "structure", "Layer types", 2, True),
@@ -13,7 +12,7 @@ RESULTS = [
 
 
 def test_table_shows_points_and_what_to_fix():
-    table = report.table(RESULTS, {"cv1_mnist_intro": "MNIST intro: a dense network"})
+    table = scoretable.table(RESULTS, {"cv1_mnist_intro": "MNIST intro: a dense network"})
     assert "cv1_mnist_intro  MNIST intro: a dense network" in table
     assert "PASS  structure" in table and "2/2" in table
     assert "FAIL  shapes" in table and "0/1" in table
@@ -25,14 +24,14 @@ def test_table_shows_points_and_what_to_fix():
 
 def test_verdict_counts_faults_not_the_checks_they_block():
     blocked = CheckResult("cv1_mnist_intro", "params", "Parameter count", 1, False, "blocked: x")
-    assert report.verdict([*RESULTS[:2], blocked, blocked]) == (
+    assert scoretable.verdict([*RESULTS[:2], blocked, blocked]) == (
         "1 failed check to fix first; 2 more are blocked until then."
     )
-    assert report.verdict(RESULTS[:1]) == "The check passed."
+    assert scoretable.verdict(RESULTS[:1]) == "The check passed."
 
 
 def test_results_json_sums_scores():
-    results = report.results_json(RESULTS, seconds=12.34)
+    results = checkresults.results_json(RESULTS, seconds=12.34)
     assert (results["score"], results["max_score"], results["execution_time"]) == (2, 4, 12.3)
     assert results["tests"][1] == {
         "name": "cv1_mnist_intro: Output shapes",

@@ -27,10 +27,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from labkit import report
 from labkit.batch.worker import Done, Options, Task, grade
 from labkit.intake import classfolder
-from labkit.report import feedback, gradebook
+from labkit.report import checkresults, feedback, gradebook
 from labkit.report.gradebook import FINAL, UNGRADED, Row
 from labkit.spec.course import Course
 
@@ -224,11 +223,13 @@ def _record(
     if done.results is None:
         row = Row(done.student, {}, 0.0, 0.0, "error", done.problem, done.seconds)
     else:
-        report.write_json(out / "results" / f"{done.student}.json", done.results)
+        checkresults.write_json(out / "results" / f"{done.student}.json", done.results)
         row = _row(done, labs, entry.notes)
         page = feedback.page(done.student, done.results, artifacts, course)
         (out / "feedback" / f"{done.student}.html").write_text(page, encoding="utf-8")
-    report.write_json(out / "state" / f"{done.student}.json", {"hash": digest, "row": asdict(row)})
+    checkresults.write_json(
+        out / "state" / f"{done.student}.json", {"hash": digest, "row": asdict(row)}
+    )
     return row
 
 

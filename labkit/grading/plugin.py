@@ -21,9 +21,8 @@ from typing import Any
 
 import pytest
 
-from labkit import report
 from labkit.intake import submission
-from labkit.report import CheckResult, artifacts
+from labkit.report import CheckResult, artifacts, checkresults, scoretable
 from labkit.sandbox import isolation, runner, trainer
 from labkit.sandbox.training import TrainingResult
 from labkit.spec.course import Course, check_of
@@ -125,7 +124,7 @@ class GradingSession:
         """The failure's message the first time its causes show up in a lab, then one line."""
         shown = self._shown.setdefault(lab_name, set())
         if all(cause.message in shown for cause in failure.causes):
-            return report.BLOCKED + "; ".join(cause.short for cause in failure.causes)
+            return checkresults.BLOCKED + "; ".join(cause.short for cause in failure.causes)
         shown.update(cause.message for cause in failure.causes)
         return str(failure)
 
@@ -326,7 +325,7 @@ def pytest_runtest_makereport(
             message = item.config.stash[session_key].once(lab_name, error)
             report_.longrepr = f"{lab_name}: {message}"
         elif ungraded:
-            message = f"{report.COULD_NOT_GRADE}: {_grader_fault(error)}"
+            message = f"{checkresults.COULD_NOT_GRADE}: {_grader_fault(error)}"
             report_.longrepr = f"{lab_name}: {message}"
         else:
             message = item.stash.get(note_key, "")
@@ -355,11 +354,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(isolation.notice(config.getoption("isolation")))
     titles = {name: lab.title for name, lab in grading.labs.items()}
     hidden = Course(grading.course).hidden_points if grading.course else {}
-    terminalreporter.write_line(report.table(grading.results, titles, hidden))
+    terminalreporter.write_line(scoretable.table(grading.results, titles, hidden))
     results_file = config.getoption("results")
     if results_file:
         seconds = time.monotonic() - grading.started
-        report.write_results(Path(results_file), grading.results, seconds)
+        checkresults.write_results(Path(results_file), grading.results, seconds)
         terminalreporter.write_line(f"results written to {results_file}")
 
 

@@ -49,7 +49,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from labkit import report
+from labkit.report import checkresults
 from labkit.spec.course import Course, CourseError, declaration, grader_files, misnamed
 from labkit.spec.lab import Lab, Layer
 
@@ -455,7 +455,7 @@ def lab_scores(course: Course, folder: Path) -> dict[str, LabScore]:
         if not results.is_file():
             said = (finished.stderr or finished.stdout).strip().splitlines()
             raise GradingStopped(" / ".join(said[-3:]) or f"exit code {finished.returncode}")
-        checks = report.results_from_json(json.loads(results.read_text(encoding="utf-8")))
+        checks = checkresults.results_from_json(json.loads(results.read_text(encoding="utf-8")))
     scores = {}
     for lab in dict.fromkeys(check.lab for check in checks):
         mine = [check for check in checks if check.lab == lab]

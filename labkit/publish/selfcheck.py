@@ -28,8 +28,8 @@ import types
 from pathlib import Path
 from typing import Any
 
-from labkit import report
 from labkit.intake import sourcecode
+from labkit.report import checkresults, scoretable
 from labkit.spec.course import Course
 from labkit.spec.lab import NAMES, Lab
 
@@ -74,7 +74,7 @@ def check_your_work(lab_name: str, namespace: dict[str, Any]) -> None:
     _show(
         [
             dataclasses.replace(result, message=module.locate(result.message))
-            for result in report.results_from_json(results)
+            for result in checkresults.results_from_json(results)
         ],
         {lab.name: lab.title},
         course.hidden_points,
@@ -146,14 +146,14 @@ def _functions_source(lab: Lab, namespace: dict[str, Any], stubs: Path) -> str:
 
 
 def _show(
-    results: list[report.CheckResult],
+    results: list[checkresults.CheckResult],
     titles: dict[str, str],
     hidden_points: dict[str, float] | None = None,
     score: dict[str, Any] | None = None,
 ) -> None:
     """The score table: as HTML in a Jupyter kernel, with ``score`` as data beside it; as text
     anywhere else."""
-    text = report.table(results, titles, hidden_points)
+    text = scoretable.table(results, titles, hidden_points)
     try:
         from IPython import get_ipython
         from IPython.display import display
@@ -164,7 +164,7 @@ def _show(
     if shell is None or getattr(shell, "kernel", None) is None:
         print(text)
         return
-    shown = {"text/html": report.html_table(results, titles), "text/plain": text}
+    shown = {"text/html": scoretable.html_table(results, titles), "text/plain": text}
     if score is not None:
         shown[SCORE_TYPE] = score
     display(shown, raw=True)

@@ -1,43 +1,9 @@
-"""Report: what a grading run tells its readers, from the list of ``CheckResult``.
+"""Report: what a grading run tells its readers, from its list of ``CheckResult``.
 
-The score table for students (text, HTML, Markdown), the results file (Gradescope's
-format), JUnit XML, GitHub Classroom's reporter format, feedback pages and the class
-gradebook. It reads results and the course's declarations; it runs no student code and
-imports nothing of the sandbox's processes, of batch, publish or the command line.
-
-The names here are the report's public face; each lives in the module of its format.
-
-Usage: ``from labkit import report; print(report.table(results))``
+Each check's verdict and the results file in Gradescope's format (``checkresults``), the
+score table as text, HTML and Markdown (``scoretable``), JUnit XML (``junit``), GitHub
+Classroom's reporter format (``classroom``), feedback pages (``feedback``, with the images
+``artifacts`` keeps) and the class gradebook (``gradebook``). It reads results and the
+course's declarations; it runs no student code, and imports nothing of ``grading``,
+``batch``, ``publish`` or the CLI.
 """
-
-from labkit.report.classroom import classroom_results
-from labkit.report.junit import junit_xml
-from labkit.report.results import (
-    BLOCKED,
-    COULD_NOT_GRADE,
-    CheckResult,
-    results_from_json,
-    results_json,
-    ungraded,
-    write_json,
-    write_results,
-)
-from labkit.report.table import hidden_line, html_table, markdown_table, table, verdict
-
-__all__ = [
-    "BLOCKED",
-    "COULD_NOT_GRADE",
-    "CheckResult",
-    "classroom_results",
-    "hidden_line",
-    "html_table",
-    "junit_xml",
-    "markdown_table",
-    "results_from_json",
-    "results_json",
-    "table",
-    "ungraded",
-    "verdict",
-    "write_json",
-    "write_results",
-]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from labkit.report.results import CheckResult, labs_in_order, total
+from labkit.report.checkresults import CheckResult, labs_in_order, total
 
 
 def classroom_results(results: Sequence[CheckResult]) -> dict[str, dict[str, Any]]:

@@ -22,8 +22,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from labkit import report
-from labkit.report import artifacts
+from labkit.report import artifacts, checkresults, scoretable
 from labkit.report.gradebook import FINAL, Row
 from labkit.spec.course import Course
 from labkit.spec.lab import FIGURE, Lab, Value
@@ -41,12 +40,12 @@ SLOWEST = 10
 
 def page(student: str, results: dict[str, Any], folder: Path, course: Course) -> str:
     """The feedback page for one student's results and the artifacts kept in ``folder``."""
-    checks = report.results_from_json(results)
+    checks = checkresults.results_from_json(results)
     titles = {name: lab.title for name, lab in course.labs.items()}
     parts = [
         f"<h1>Feedback for {escape(student)}</h1>",
         f"<p>Score: {results['score']:g} of {results['max_score']:g}.</p>",
-        report.html_table(checks, titles),
+        scoretable.html_table(checks, titles),
     ]
     for name in dict.fromkeys(check.lab for check in checks):
         found = artifacts.load(folder / name)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from labkit.report.results import COULD_NOT_GRADE
+from labkit.report.checkresults import COULD_NOT_GRADE
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 UNGRADED = COULD_NOT_GRADE  # the grader failed on part of it: grade it again

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from labkit.report.results import CheckResult, points_text, ungraded
+from labkit.report.checkresults import CheckResult, points_text, ungraded
 
 
 def junit_xml(results: Sequence[CheckResult], seconds: float) -> str:

@@ -9,7 +9,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from html import escape
 
-from labkit.report.results import (
+from labkit.report.checkresults import (
     BLOCKED,
     COULD_NOT_GRADE,
     CheckResult,
