@@ -7,7 +7,8 @@ import re
 from conftest import COURSE
 from PIL import Image
 
-from labkit.report import CheckResult, checkresults, feedback
+from labkit.report import checkresults, feedback
+from labkit.report.checkresults import CheckResult
 
 LAB = "cv4_cifar_cnn"
 

@@ -8,7 +8,8 @@ from xml.etree import ElementTree
 import pytest
 import xmlschema
 
-from labkit.report import CheckResult, junit
+from labkit.report import junit
+from labkit.report.checkresults import CheckResult
 
 # Jenkins' xUnit plugin drops a report that this schema rejects; tests/data/junit-10.xsd says
 # where it comes from.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from labkit.report import CheckResult, checkresults, scoretable
+from labkit.report import checkresults, scoretable
+from labkit.report.checkresults import CheckResult
 
 RESULTS = [
     CheckResult("cv1_mnist_intro", "structure", "Layer types", 2, True),

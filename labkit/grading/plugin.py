@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 from labkit.intake import submission
-from labkit.report import CheckResult, artifacts, checkresults, scoretable
+from labkit.report import artifacts, checkresults, scoretable
+from labkit.report.checkresults import CheckResult
 from labkit.sandbox import isolation, runner, trainer
 from labkit.sandbox.training import TrainingResult
 from labkit.spec.course import Course, check_of
