@@ -15,6 +15,7 @@ import sys
 import tempfile
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from labkit import report
 from labkit.grading.capture import captured_output
@@ -72,6 +73,9 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         results_file = args.results or Path(folder) / "results.json"
         results_file.unlink(missing_ok=True)
         pytest_args = [*_pytest_args(args, course.graders), "--results", str(results_file)]
+        kept = Path(folder) / "artifacts"  # the training runs and figures a feedback page shows
+        if args.feedback:
+            pytest_args += ["--artifacts", str(kept)]
         if args.verbose:
             code = pytest.main(pytest_args)
         else:
@@ -88,6 +92,8 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         checks = report.results_from_json(results)
         print(report.table(checks, titles, course.hidden_points))
         _write_reports(args, checks, titles, course.hidden_points, results["execution_time"])
+        if args.feedback:
+            _write_feedback(args.feedback, args.submission, results, kept, course)
         if args.results:
             print(f"results written to {args.results}")
     if report.ungraded(checks):
@@ -123,6 +129,17 @@ def _write_reports(
             page.write(
                 "## labkit scores\n\n" + report.markdown_table(checks, titles, hidden_points)
             )
+
+
+def _write_feedback(
+    path: Path, graded: Path, results: dict[str, Any], kept: Path, course: Course
+) -> None:
+    """The feedback page batch grading sends, for this one submission: the table with its
+    hints, the grader's training run of each model and the figures the code drew."""
+    from labkit.report import feedback
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(feedback.page(graded.name, results, kept, course), encoding="utf-8")
 
 
 def _pytest_args(args: argparse.Namespace, graders: Path) -> list[str]:
@@ -282,6 +299,13 @@ def _parser() -> argparse.ArgumentParser:
     grading.add_argument("--course", type=Path, help=COURSE_HELP)
     grading.add_argument(
         "--junitxml", type=Path, metavar="FILE", help="also write JUnit XML, a testcase per check"
+    )
+    grading.add_argument(
+        "--feedback",
+        type=Path,
+        metavar="FILE",
+        help="also write a feedback page (HTML, images embedded): the table with its hints, the "
+        "grader's training run of each model and the figures the code drew",
     )
     grading.add_argument(
         "--classroom",
