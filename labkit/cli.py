@@ -7,7 +7,6 @@ Usage: ``labkit grade [--submission PATH] [--lab NAME] [--results FILE]``, ``lab
 from __future__ import annotations
 
 import argparse
-import base64
 import importlib.util
 import json
 import os
@@ -114,15 +113,10 @@ def _write_reports(
     hidden_points: dict[str, float],
     seconds: float,
 ) -> None:
-    """The other readers' formats: JUnit, GitHub Classroom, a CI job's summary page."""
+    """The other readers' formats: JUnit and a CI job's summary page."""
     if args.junitxml:
         args.junitxml.parent.mkdir(parents=True, exist_ok=True)
         args.junitxml.write_text(report.junit_xml(checks, seconds), encoding="utf-8")
-    if args.classroom:
-        with args.classroom.open("a", encoding="utf-8") as outputs:
-            for lab, found in report.classroom_results(checks).items():
-                encoded = base64.b64encode(json.dumps(found).encode()).decode("ascii")
-                outputs.write(f"{lab}={encoded}\n")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as page:
@@ -306,12 +300,6 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="also write a feedback page (HTML, images embedded): the table with its hints, the "
         "grader's training run of each model and the figures the code drew",
-    )
-    grading.add_argument(
-        "--classroom",
-        type=Path,
-        metavar="FILE",
-        help="append each lab's GitHub Classroom result to FILE (in a workflow: $GITHUB_OUTPUT)",
     )
     _add_limits(grading)
     grading.add_argument(

@@ -1,16 +1,15 @@
 """Report: what a grading run tells its readers, from the list of ``CheckResult``.
 
 The score table for students (text, HTML, Markdown), the results file (Gradescope's
-format), JUnit XML, GitHub Classroom's reporter format, feedback pages and the class
-gradebook. It reads results and the course's declarations; it runs no student code and
-imports nothing of the sandbox's processes, of batch, publish or the command line.
+format), JUnit XML, feedback pages and the class gradebook. It reads results and the
+course's declarations; it runs no student code and imports nothing of the sandbox's
+processes, of batch, publish or the command line.
 
 The names here are the report's public face; each lives in the module of its format.
 
 Usage: ``from labkit import report; print(report.table(results))``
 """
 
-from labkit.report.classroom import classroom_results
 from labkit.report.junit import junit_xml
 from labkit.report.results import (
     BLOCKED,
@@ -28,7 +27,6 @@ __all__ = [
     "BLOCKED",
     "COULD_NOT_GRADE",
     "CheckResult",
-    "classroom_results",
     "hidden_line",
     "html_table",
     "junit_xml",
