@@ -223,8 +223,9 @@ def grade_batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 
 
 def build_release(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """Build the student release, or with --gradescope the Gradescope autograder."""
-    from labkit.publish import release
+    """Build the student release and the Classroom 50 autograders, or with --gradescope the
+    Gradescope autograder."""
+    from labkit.publish import classroom50, release
 
     course = _course(args, parser)
     try:
@@ -232,6 +233,7 @@ def build_release(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
             print(f"Gradescope autograder: {release.gradescope(course, args.out)}")
         else:
             print(f"student release: {release.student(course, args.out)}")
+            print(f"Classroom 50 autograders: {classroom50.autograders(course, args.out)}")
     except release.ReleaseError as error:
         parser.error(str(error))
     return EXIT_PASSED
@@ -331,7 +333,9 @@ def _parser() -> argparse.ArgumentParser:
     batching.add_argument("--course", type=Path, help=COURSE_HELP)
     _add_limits(batching)
     batching.set_defaults(run=grade_batch, parser=batching)
-    releasing = commands.add_parser("release", help="build the student release (no solutions)")
+    releasing = commands.add_parser(
+        "release", help="build the student release (no solutions) and Classroom 50 autograders"
+    )
     releasing.add_argument("--out", type=Path, default=Path("dist"), help="output folder")
     releasing.add_argument(
         "--gradescope", action="store_true", help="build the Gradescope autograder instead"
