@@ -54,7 +54,7 @@ def grade_batch(session: nox.Session) -> None:
 
 @nox.session
 def release(session: nox.Session) -> None:
-    """Build dist/student/ and dist/student.zip: what students get, without solutions."""
+    """Build dist/student/, dist/student.zip and dist/classroom50/autograders/ (per lab)."""
     session.install("-e", ".")
     session.run("labkit", "release", *session.posargs, env=data_env())
 

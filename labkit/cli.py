@@ -7,7 +7,6 @@ Usage: ``labkit grade [--submission PATH] [--lab NAME] [--results FILE]``, ``lab
 from __future__ import annotations
 
 import argparse
-import base64
 import importlib.util
 import json
 import os
@@ -15,10 +14,11 @@ import sys
 import tempfile
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from labkit.grading.capture import captured_output
 from labkit.intake import submission
-from labkit.report import checkresults, classroom, junit, scoretable
+from labkit.report import checkresults, junit, scoretable
 from labkit.sandbox import isolation
 from labkit.spec.course import Course, CourseError, labs_table
 from labkit.spec.limits import Limits, SettingError, add_options
@@ -74,6 +74,9 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         results_file = args.results or Path(folder) / "results.json"
         results_file.unlink(missing_ok=True)
         pytest_args = [*_pytest_args(args, course.graders), "--results", str(results_file)]
+        kept = Path(folder) / "artifacts"  # the training runs and figures a feedback page shows
+        if args.feedback:
+            pytest_args += ["--artifacts", str(kept)]
         if args.verbose:
             code = pytest.main(pytest_args)
         else:
@@ -90,6 +93,8 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         checks = checkresults.results_from_json(results)
         print(scoretable.table(checks, titles, course.hidden_points))
         _write_reports(args, checks, titles, course.hidden_points, results["execution_time"])
+        if args.feedback:
+            _write_feedback(args.feedback, args.submission, results, kept, course)
         if args.results:
             print(f"results written to {args.results}")
     if checkresults.ungraded(checks):
@@ -110,21 +115,27 @@ def _write_reports(
     hidden_points: dict[str, float],
     seconds: float,
 ) -> None:
-    """The other readers' formats: JUnit, GitHub Classroom, a CI job's summary page."""
+    """The other readers' formats: JUnit and a CI job's summary page."""
     if args.junitxml:
         args.junitxml.parent.mkdir(parents=True, exist_ok=True)
         args.junitxml.write_text(junit.junit_xml(checks, seconds), encoding="utf-8")
-    if args.classroom:
-        with args.classroom.open("a", encoding="utf-8") as outputs:
-            for lab, found in classroom.classroom_results(checks).items():
-                encoded = base64.b64encode(json.dumps(found).encode()).decode("ascii")
-                outputs.write(f"{lab}={encoded}\n")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as page:
             page.write(
                 "## labkit scores\n\n" + scoretable.markdown_table(checks, titles, hidden_points)
             )
+
+
+def _write_feedback(
+    path: Path, graded: Path, results: dict[str, Any], kept: Path, course: Course
+) -> None:
+    """The feedback page batch grading sends, for this one submission: the table with its
+    hints, the grader's training run of each model and the figures the code drew."""
+    from labkit.report import feedback
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(feedback.page(graded.name, results, kept, course), encoding="utf-8")
 
 
 def _pytest_args(args: argparse.Namespace, graders: Path) -> list[str]:
@@ -214,8 +225,9 @@ def grade_batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 
 
 def build_release(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """Build the student release, or with --gradescope the Gradescope autograder."""
-    from labkit.publish import release
+    """Build the student release and the Classroom 50 autograders, or with --gradescope the
+    Gradescope autograder."""
+    from labkit.publish import classroom50, release
 
     course = _course(args, parser)
     try:
@@ -223,6 +235,7 @@ def build_release(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
             print(f"Gradescope autograder: {release.gradescope(course, args.out)}")
         else:
             print(f"student release: {release.student(course, args.out)}")
+            print(f"Classroom 50 autograders: {classroom50.autograders(course, args.out)}")
     except release.ReleaseError as error:
         parser.error(str(error))
     return EXIT_PASSED
@@ -286,10 +299,11 @@ def _parser() -> argparse.ArgumentParser:
         "--junitxml", type=Path, metavar="FILE", help="also write JUnit XML, a testcase per check"
     )
     grading.add_argument(
-        "--classroom",
+        "--feedback",
         type=Path,
         metavar="FILE",
-        help="append each lab's GitHub Classroom result to FILE (in a workflow: $GITHUB_OUTPUT)",
+        help="also write a feedback page (HTML, images embedded): the table with its hints, the "
+        "grader's training run of each model and the figures the code drew",
     )
     _add_limits(grading)
     grading.add_argument(
@@ -321,7 +335,9 @@ def _parser() -> argparse.ArgumentParser:
     batching.add_argument("--course", type=Path, help=COURSE_HELP)
     _add_limits(batching)
     batching.set_defaults(run=grade_batch, parser=batching)
-    releasing = commands.add_parser("release", help="build the student release (no solutions)")
+    releasing = commands.add_parser(
+        "release", help="build the student release (no solutions) and Classroom 50 autograders"
+    )
     releasing.add_argument("--out", type=Path, default=Path("dist"), help="output folder")
     releasing.add_argument(
         "--gradescope", action="store_true", help="build the Gradescope autograder instead"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -14,11 +13,11 @@ from pathlib import Path
 import pytest
 import xmlschema
 import yaml
-from conftest import COURSE, EXERCISES, REFERENCE, ROOT
+from conftest import COURSE, REFERENCE
 from junitparser import Failure, JUnitXml
 
 from labkit.intake import sourcecode
-from labkit.publish import release
+from labkit.publish import github, release
 from labkit.spec.course import Course
 
 GRADESCOPE_STATUSES = {"passed", "failed"}
@@ -52,9 +51,9 @@ def labkit(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str
 def test_the_release_holds_no_solution_and_no_hidden_check(unpacked):
     files = [path for path in unpacked.rglob("*") if path.is_file()]
     names = {path.relative_to(unpacked).as_posix() for path in files}
-    assert {"noxfile.py", "README.md", ".github/workflows/classroom.yml"} <= names
+    assert {"noxfile.py", "README.md", github.WORKFLOW_PATH} <= names
     assert {"exercises/cv3_mnist_cnn.py", "notebooks/cv3_mnist_cnn.ipynb"} <= names
-    assert {"labkit/plugin.py", "graders/test_cv3_mnist_cnn.py"} <= names
+    assert {"labkit/grading/plugin.py", "graders/test_cv3_mnist_cnn.py"} <= names
     assert not [name for name in names if name.startswith(("reference/", "tests/"))]
     texts = {path: path.read_text(encoding="utf-8", errors="replace") for path in files}
     secrets = []
@@ -97,42 +96,64 @@ def test_the_release_grades_offline_hidden_points_announced(unpacked, tmp_path):
     assert not [test for test in results["tests"] if "visibility" in test]
 
 
-def test_the_classroom_workflow_reports_every_lab(unpacked):
-    workflow = yaml.safe_load((unpacked / ".github" / "workflows" / "classroom.yml").read_text())
-    assert set(workflow["on"]) >= {"push"}
-    assert workflow["permissions"]["checks"] == "write"
+def test_the_workflow_grades_any_repository(unpacked):
+    """The workflow's documented keys: triggers, a runner, steps GitHub's own actions run."""
+    workflow = yaml.safe_load((unpacked / github.WORKFLOW_PATH).read_text())
+    assert set(workflow["on"]) == {"push", "pull_request", "workflow_dispatch"}
+    assert workflow["permissions"] == {"contents": "read"}  # no Classroom, no checks API
     (job,) = workflow["jobs"].values()
-    steps = {step.get("id", step.get("name", step.get("uses"))): step for step in job["steps"]}
-    assert '--classroom "$GITHUB_OUTPUT"' in steps["grade"]["run"]
-    reporter = next(s for s in job["steps"] if "autograding-grading-reporter" in s.get("uses", ""))
-    runners = reporter["with"]["runners"].split(",")
-    assert runners == list(COURSE.labs)
-    for lab in runners:
-        assert reporter["env"][f"{lab.upper()}_RESULTS"] == f"${{{{ steps.grade.outputs.{lab} }}}}"
+    assert job["runs-on"] == "ubuntu-latest" and job["timeout-minutes"] >= 15
+    steps = job["steps"]
+    assert all(("uses" in step) != ("run" in step) for step in steps)
+    uses = [step["uses"].split("@")[0] for step in steps if "uses" in step]
+    assert uses == ["actions/checkout", "actions/setup-python", "actions/upload-artifact"]
+    python = next(step for step in steps if step.get("uses", "").startswith("actions/setup"))
+    assert python["with"]["python-version"] in {"3.11", "3.12", "3.13"}  # TensorFlow's wheels
+    named = {step["name"]: step for step in steps if "name" in step}
+    assert named["Install labkit"]["run"] == "python -m pip install -e ."
+    grade = named["Grade"]["run"]
+    assert "labkit grade" in grade and "--junitxml" in grade and "--feedback" in grade
+    assert named["Grade"]["id"] == "grade"
+    later = steps[steps.index(named["Grade"]) + 1 :]
+    assert [step.get("if") for step in later] == ["always()"] * 3  # whatever grading said
+    upload = next(step for step in later if "uses" in step)
+    assert upload["with"]["name"] == github.ARTIFACT
+    assert upload["with"]["path"].rstrip("/") == github.RESULTS_FOLDER
+    assert named["Verdict"]["env"]["STATUS"] == "${{ steps.grade.outputs.status }}"
 
 
-def test_classroom_output_junit_and_job_summary(tmp_path):
-    outputs, junit, summary = tmp_path / "outputs", tmp_path / "junit.xml", tmp_path / "summary.md"
-    finished = labkit(
-        "grade",
-        "--submission",
-        str(EXERCISES / "cv1_mnist_intro.py"),
-        "--classroom",
-        str(outputs),
-        "--junitxml",
-        str(junit),
-        cwd=ROOT,
-        GITHUB_STEP_SUMMARY=str(summary),
+def run_step(step: dict, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """A workflow step's script, run by bash as GitHub runs it, with the unpacked labkit."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        cwd=cwd,
+        env={**os.environ, "PATH": path, "PYTHONPATH": str(cwd), **step.get("env", {}), **env},
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    assert finished.returncode == 1
-    name, encoded = outputs.read_text().strip().split("=", 1)
-    result = json.loads(base64.b64decode(encoded))
-    assert name == "cv1_mnist_intro" and result["status"] == "fail"
-    assert result["max_score"] == 11 and sum(test["score"] for test in result["tests"]) == 0
-    (suite,) = JUnitXml.fromfile(str(junit))
-    cases = list(suite)
-    assert len(cases) == 9  # 11 points
-    structure = next(case for case in cases if case.name == "Layer types and activations, in order")
+
+
+def test_the_workflow_reports_failed_checks_on_the_stubs(unpacked, tmp_path):
+    """Its Grade, Annotate and Verdict steps, run on the release's own stubs."""
+    repository = tmp_path / "repository"  # a checkout of the release, as a student pushes it
+    shutil.copytree(unpacked, repository)
+    workflow = yaml.safe_load((unpacked / github.WORKFLOW_PATH).read_text())
+    (job,) = workflow["jobs"].values()
+    named = {step["name"]: step for step in job["steps"] if "name" in step}
+    outputs, summary = tmp_path / "outputs", tmp_path / "summary.md"
+    github_env = {"GITHUB_OUTPUT": str(outputs), "GITHUB_STEP_SUMMARY": str(summary)}
+    graded = run_step(named["Grade"], repository, **github_env)
+    assert graded.returncode == 0, graded.stderr  # the step itself never fails
+    assert outputs.read_text() == "status=1\n"
+    results = repository / github.RESULTS_FOLDER
+    assert json.loads((results / "results.json").read_text())["max_score"] == 45
+    assert "to fix first" in (results / "scores.txt").read_text()
+    assert "## labkit scores" in summary.read_text()
+    assert "<h1>Feedback for exercises</h1>" in (results / "feedback.html").read_text()
+    (suite,) = JUnitXml.fromfile(str(results / "junit.xml"))
+    structure = next(case for case in suite if case.name == "Layer types and activations, in order")
     assert structure.classname == "cv1_mnist_intro.structure"
     assert dict(line.split(": ", 1) for line in structure.system_out.splitlines()) == {
         "category": "structure",
@@ -143,9 +164,45 @@ def test_classroom_output_junit_and_job_summary(tmp_path):
     (failure,) = structure.result
     assert isinstance(failure, Failure)
     assert "build_model() is still a TODO" in failure.message
-    xmlschema.validate(str(junit), JUNIT_SCHEMA)  # as Jenkins' xUnit plugin checks it
-    page = summary.read_text()
-    assert "## labkit scores" in page and "| **Total** | | | **0/11** | |" in page
+    xmlschema.validate(str(results / "junit.xml"), JUNIT_SCHEMA)  # as Jenkins' xUnit checks it
+    annotated = run_step(named["Annotate failed checks"], repository)
+    commands = annotated.stdout.splitlines()
+    assert annotated.returncode == 0 and len(commands) == sum(
+        1 for case in suite if not case.is_passed
+    )
+    assert all(line.startswith("::error file=exercises/cv") for line in commands)
+    first = commands[0]  # the cause comes before the checks it blocks
+    assert "is still a TODO" in first and "blocked" not in first
+    for status, code, title in (
+        ("1", 1, "Checks failed"),
+        ("3", 3, "Could not grade"),
+        ("", 2, ""),
+    ):
+        verdict = run_step(named["Verdict"], repository, STATUS=status)
+        assert verdict.returncode == code and f"::error title={title}" in verdict.stdout
+    assert run_step(named["Verdict"], repository, STATUS="0").returncode == 0
+
+
+def test_annotations_escape_what_checks_say():
+    junit = """<testsuites><testsuite name="labkit">
+      <testcase classname="lab1.params" name="blocked one">
+        <failure message="blocked: build_model() is still a TODO"/>
+        <system-out>category: params&#10;points: 0&#10;max_points: 1&#10;hidden: false</system-out>
+      </testcase>
+      <testcase classname="lab1.shapes" name="Shapes, the: layers"
+        file="exercises/lab1.py" line="7">
+        <failure message="50% off&#10;::add-mask::secret"/></testcase>
+      <testcase classname="lab1.accuracy" name="Accuracy">
+        <error message="the dataset is unreadable"/></testcase>
+      <testcase classname="lab1.structure" name="passes"/>
+    </testsuite></testsuites>"""
+    assert github.annotations(junit) == [
+        "::error file=exercises/lab1.py,line=7,title=lab1%3A Shapes%2C the%3A layers::"
+        "50%25 off%0A::add-mask::secret",
+        "::warning title=could not grade (not your code)%3A lab1%3A Accuracy::"
+        "the dataset is unreadable",
+        "::error title=lab1%3A blocked one (0/1)::blocked: build_model() is still a TODO",
+    ]
 
 
 def test_gradescope_runs_the_autograder_with_hidden_checks(stripes_course, tmp_path):

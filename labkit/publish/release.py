@@ -2,10 +2,11 @@
 
 The student release (``dist/student/`` and ``dist/student.zip``) holds the stubs, the
 student notebooks, labkit's runtime, the public graders, a ``noxfile.py``, a short README
-and a GitHub Classroom workflow. Nothing from ``reference/``, no solution notebooks, no
-``tests/``, and no hidden check: every test marked ``check(..., hidden=True)`` is cut out of
-the Python files it ships, and ``graders/hidden_points.json`` keeps only how many points
-they are worth, for the student's score table.
+and a GitHub Actions workflow that grades every push (``labkit.publish.github``). Nothing
+from ``reference/``, no solution notebooks, no ``tests/``, and no hidden check: every test
+marked ``check(..., hidden=True)`` is cut out of the Python files it ships, and
+``graders/hidden_points.json`` keeps only how many points they are worth, for the student's
+score table.
 
 The Gradescope bundle (``dist/gradescope.zip``) holds the full graders, hidden checks
 included, with ``setup.sh`` and ``run_autograder`` as Gradescope's autograder format
@@ -55,7 +56,12 @@ nox -s grade -- --submission notebooks/{first}.ipynb   # a notebook
 
 The first run installs TensorFlow and takes a few minutes. The table says what passed, and
 what to fix where something failed. Some checks are graded only after the deadline; the
-table says how many points they are worth.
+table says how many points they are worth. Without nox, `pip install -e .` installs the
+same, and `labkit grade` takes the same options.
+
+On GitHub, every push is graded by `.github/workflows/grade.yml`: the run's summary shows
+the table, failed checks are annotated with what to fix, and the `labkit-feedback`
+artifact holds a feedback page with the grader's training run of your models.
 """
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, on its Ubuntu image, to build the autograder.
@@ -95,39 +101,6 @@ message = "The autograder could not grade this submission:\\n" + output
 PYTHON
 fi
 """
-WORKFLOW = """name: Autograding Tests
-"on":
-  push:
-  workflow_dispatch:
-  repository_dispatch:
-permissions:
-  checks: write
-  actions: read
-  contents: read
-jobs:
-  grade:
-    name: Autograding Tests
-    runs-on: ubuntu-latest
-    if: github.actor != 'github-classroom[bot]'
-    steps:
-      - uses: actions/checkout@v4
-      - uses: actions/setup-python@v5
-        with:
-          python-version: "3.11"
-      - name: Install labkit
-        run: python -m pip install -e .
-      - name: Grade
-        id: grade
-        continue-on-error: true
-        run: labkit grade --classroom "$GITHUB_OUTPUT"
-      - name: Report to GitHub Classroom
-        if: always()
-        uses: classroom-resources/autograding-grading-reporter@v1
-        env:
-{env}
-        with:
-          runners: {runners}
-"""
 
 
 def strip_hidden(source: str) -> str:
@@ -155,7 +128,7 @@ def _is_hidden(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
 
 def student(course: Course, out: Path) -> Path:
     """Write ``out/student/`` and ``out/student.zip``; returns the zip's path."""
-    from labkit.publish import handouts
+    from labkit.publish import github, handouts
 
     folder = out / "student"
     shutil.rmtree(folder, ignore_errors=True)
@@ -179,18 +152,10 @@ def student(course: Course, out: Path) -> Path:
     _copy_data(course, folder)
     (folder / "noxfile.py").write_text(STUDENT_NOXFILE)
     (folder / "README.md").write_text(STUDENT_README.format(first=labs[0]))
-    workflow = folder / ".github" / "workflows" / "classroom.yml"
+    workflow = folder / github.WORKFLOW_PATH
     workflow.parent.mkdir(parents=True)
-    workflow.write_text(classroom_workflow(labs))
+    workflow.write_text(github.WORKFLOW)
     return _zip(folder, out / "student.zip")
-
-
-def classroom_workflow(labs: list[str]) -> str:
-    """A GitHub Classroom workflow: grade on push, each lab's checks reported with points."""
-    env = "\n".join(
-        f"          {lab.upper()}_RESULTS: ${{{{ steps.grade.outputs.{lab} }}}}" for lab in labs
-    )
-    return WORKFLOW.format(env=env, runners=",".join(labs))
 
 
 def gradescope(course: Course, out: Path) -> Path:

@@ -1,7 +1,7 @@
 """A grading run's results: one verdict per check, and the results file CI reads.
 
-The file is Gradescope's format; the other readers' formats (the score table, JUnit, GitHub
-Classroom) are built from the same ``CheckResult`` list in their own modules.
+The file is Gradescope's format; the other readers' formats (the score table, JUnit) are
+built from the same ``CheckResult`` list in their own modules.
 
 Usage: ``write_results(path, results, seconds)``; ``results_from_json(data)`` reads it back.
 """
