@@ -53,7 +53,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from labkit import report
+from labkit.report import checkresults, scoretable
 from labkit.publish import release
 from labkit.spec.course import HIDDEN_POINTS, Course
 
@@ -178,14 +178,14 @@ def grade(bundle: Path, checkout: Path) -> int:
             return status or 1
         results = json.loads(results_file.read_text(encoding="utf-8"))
     result = result_json(results, os.environ, datetime.datetime.now(datetime.UTC))
-    report.write_json(checkout / RESULT, result)
-    checks = report.results_from_json(results)
+    checkresults.write_json(checkout / RESULT, result)
+    checks = checkresults.results_from_json(results)
     titles = {name: lab.title for name, lab in course.labs.items()}
-    body = report.markdown_table(checks, titles, course.hidden_points)
+    body = scoretable.markdown_table(checks, titles, course.hidden_points)
     (checkout / RELEASE_BODY).write_text(
         f"### labkit: {result['score']}/{result['max-score']}\n\n{body}", encoding="utf-8"
     )
-    missing = report.ungraded(checks)
+    missing = checkresults.ungraded(checks)
     if missing:
         _error(
             f"could not grade {len(missing)} of {len(checks)} checks, a problem with the "

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from xml.etree import ElementTree
 
-from labkit.report.results import BLOCKED, COULD_NOT_GRADE
+from labkit.report.checkresults import BLOCKED, COULD_NOT_GRADE
 
 WORKFLOW_PATH = ".github/workflows/grade.yml"
 RESULTS_FOLDER = "labkit-results"  # what the job writes and uploads
