@@ -53,8 +53,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from labkit.report import checkresults, scoretable
 from labkit.publish import release
+from labkit.report import checkresults, scoretable
 from labkit.spec.course import HIDDEN_POINTS, Course
 
 SCHEMA = "classroom50/result/v1"
