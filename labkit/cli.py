@@ -16,7 +16,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from labkit.grading import cache
 from labkit.grading.capture import captured_output
+from labkit.grading.plugin import reused_line
 from labkit.intake import submission
 from labkit.report import checkresults, junit, scoretable
 from labkit.sandbox import isolation
@@ -74,6 +76,8 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         results_file = args.results or Path(folder) / "results.json"
         results_file.unlink(missing_ok=True)
         pytest_args = [*_pytest_args(args, course.graders), "--results", str(results_file)]
+        reused_log = Path(folder) / "reused.txt"
+        pytest_args += ["--cache-log", str(reused_log)]
         kept = Path(folder) / "artifacts"  # the training runs and figures a feedback page shows
         if args.feedback:
             pytest_args += ["--artifacts", str(kept)]
@@ -97,6 +101,9 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             _write_feedback(args.feedback, args.submission, results, kept, course)
         if args.results:
             print(f"results written to {args.results}")
+        reused = reused_log.read_text(encoding="utf-8").split() if reused_log.is_file() else []
+        if reused:
+            print(reused_line(reused))
     if checkresults.ungraded(checks):
         return EXIT_UNGRADED
     if code == pytest.ExitCode.OK:
@@ -153,6 +160,8 @@ def _pytest_args(args: argparse.Namespace, graders: Path) -> list[str]:
         pytest_args += ["--quiet", "--no-header", "--tb=no", "-p", "no:warnings"]
     for name in args.lab:
         pytest_args += ["--lab", name]
+    if args.no_cache or args.cache:
+        pytest_args += ["--training-cache", cache.OFF if args.no_cache else str(args.cache)]
     return pytest_args
 
 
@@ -203,7 +212,11 @@ def grade_batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
             "(nox -s grade_batch installs it)"
         )
     options = Options(
-        course.root, args.isolation, Limits.from_options(partial(getattr, args)), tuple(args.lab)
+        course.root,
+        args.isolation,
+        Limits.from_options(partial(getattr, args)),
+        tuple(args.lab),
+        cache=cache.OFF if args.no_cache else str(args.cache or ""),
     )
     try:
         rows = classrun.run(
@@ -273,6 +286,16 @@ def _course(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Course
 def _add_limits(parser: argparse.ArgumentParser) -> None:
     """The options that bound each lab's process: time, memory and the sandbox."""
     add_options(parser.add_argument)
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        metavar="DIR",
+        help=f"keep and reuse the grader's training runs in DIR (default: ${cache.CACHE_ENV}, "
+        "else the user's cache folder; a batch keeps one in its --out folder)",
+    )
+    parser.add_argument(
+        "--no-cache", action="store_true", help="train every model afresh, and keep nothing"
+    )
     parser.add_argument(
         "--isolation",
         choices=isolation.MODES,

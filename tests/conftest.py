@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,9 @@ import tensorflow  # noqa: F401
 from labkit.spec.course import Course
 
 pytest_plugins = ["pytester"]
+# Every grade in this suite trains afresh, so that each test sees the grader's real run (and
+# a load test real load); the cache's own tests turn it on with a folder of their own.
+os.environ["LABKIT_CACHE"] = "off"
 # A second course, graded by test_new_lab.py; its grader is not one of this suite's tests.
 collect_ignore = ["course"]
 

@@ -23,11 +23,12 @@ import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from labkit.batch.worker import Done, Options, Task, grade
+from labkit.grading.cache import CACHE_ENV
 from labkit.intake import classfolder
 from labkit.report import checkresults, feedback, gradebook
 from labkit.report.gradebook import FINAL, UNGRADED, Row
@@ -45,7 +46,13 @@ def run(
     dask: str | None = None,
     progress: bool = True,
 ) -> list[Row]:
-    """Grade every submission in ``submissions`` into ``out``; returns the gradebook's rows."""
+    """Grade every submission in ``submissions`` into ``out``; returns the gradebook's rows.
+
+    The grader's training runs are kept in ``out/cache`` unless ``options.cache`` or
+    ``$LABKIT_CACHE`` names another folder, or "off".
+    """
+    if not options.cache:
+        options = replace(options, cache=os.environ.get(CACHE_ENV) or str(out / "cache"))
     course = Course(options.course)
     labs = list(options.labs or course.labs)
     for folder in ("results", "feedback", "state", "artifacts"):

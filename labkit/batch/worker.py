@@ -36,6 +36,7 @@ class Options:
     isolation: str = "auto"
     limits: Limits = field(default_factory=Limits)
     labs: tuple[str, ...] = ()
+    cache: str = ""  # the training cache's folder, or "off"; classrun sets its own default
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class Worker:
             *("--submission", str(submission), "--results", str(results)),
             *("--artifacts", str(kept), "--isolation", options.isolation),
             *options.limits.to_args(),
+            *(("--training-cache", options.cache) if options.cache else ()),
             *("-p", "no:cacheprovider", "--quiet", "--no-header", "--tb=no", "-p", "no:warnings"),
         ]
         for name in options.labs:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from labkit.grading import cache
 from labkit.intake import submission
 from labkit.report import artifacts, checkresults, scoretable
 from labkit.report.checkresults import CheckResult
@@ -56,10 +57,13 @@ class GradingSession:
         isolation_mode: str = "auto",
         shared: isolation.Server | None = None,
         artifacts: Path | None = None,
+        training_cache: cache.Cache | None = None,
     ) -> None:
         self.given = path
         self.shared = shared
         self.artifacts = artifacts
+        self.cache = training_cache
+        self.reused: list[str] = []  # labs whose training run came from the cache
         self.labs: dict[str, Lab] = {}  # every lab the collected graders declare
         self.course: Path | None = None  # the folder holding the graders' folder
         self.limits = limits
@@ -130,11 +134,19 @@ class GradingSession:
         return str(failure)
 
     def train(self, lab: Lab, compiled: Path) -> TrainingResult:
-        """The grader's own training run of a harvested model, in a child with limits."""
+        """The grader's own training run of a harvested model, in a child with limits, or
+        the same run's result from the cache."""
         self.open()
         assert self._workdir is not None, "harvests start before anything is trained"
-        grader = trainer.Trainer(self._server, self.limits)
-        result = grader.train(compiled, lab, self._workdir / f"{lab.name}.training")
+        key = cache.training_key(compiled, lab) if self.cache is not None else ""
+        result = self.cache.get(key) if self.cache is not None else None
+        if result is not None:
+            self.reused.append(lab.name)
+        else:
+            grader = trainer.Trainer(self._server, self.limits)
+            result = grader.train(compiled, lab, self._workdir / f"{lab.name}.training")
+            if self.cache is not None and cache.cacheable(result):
+                self.cache.put(key, result)
         if self.artifacts is not None:
             artifacts.save_training(self.artifacts / lab.name, result)
         return result
@@ -180,6 +192,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     except SettingError as error:
         raise pytest.UsageError(str(error)) from None
     group.addoption(
+        "--training-cache",
+        metavar="DIR",
+        help="reuse the grader's training runs kept in DIR, or 'off' (default: "
+        f"${cache.CACHE_ENV}, else the user's cache folder)",
+    )
+    group.addoption(
+        "--cache-log",
+        metavar="FILE",
+        help="write the labs whose training run came from the cache to FILE, one per line",
+    )
+    group.addoption(
         "--isolation",
         choices=isolation.MODES,
         default="auto",
@@ -208,6 +231,9 @@ def pytest_configure(config: pytest.Config) -> None:
         mode,
         shared,
         Path(kept) if kept else None,
+        cache.Cache.from_setting(
+            config.getoption("training_cache") or os.environ.get(cache.CACHE_ENV)
+        ),
     )
 
 
@@ -361,6 +387,16 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         seconds = time.monotonic() - grading.started
         checkresults.write_results(Path(results_file), grading.results, seconds)
         terminalreporter.write_line(f"results written to {results_file}")
+    if grading.reused:
+        terminalreporter.write_line(reused_line(grading.reused))
+    log = config.getoption("cache_log")
+    if log:
+        Path(log).write_text("".join(f"{name}\n" for name in grading.reused), encoding="utf-8")
+
+
+def reused_line(labs: list[str]) -> str:
+    """The one quiet line that says which labs' training runs came from the cache."""
+    return f"reused the grader's earlier training run for {', '.join(labs)}"
 
 
 def _grader_fault(error: BaseException) -> str:

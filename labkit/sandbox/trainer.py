@@ -99,7 +99,8 @@ class Trainer:
         return TrainingResult(
             error=f"training used {used}: your model needs about {ratio:.1f} times the "
             "computation of the lab's model. Compare each layer's filters, units, padding and "
-            "pooling with the lab's table"
+            "pooling with the lab's table",
+            limited=True,
         )
 
 

@@ -37,6 +37,9 @@ class TrainingResult:
     error: str = ""  # the submitted model could not be trained: the submission's fault
     # The grader's own run failed for a reason that is not the submission's: regrade.
     grader_error: str = ""
+    # Set by a limit that ended the run (CPU time, memory): a verdict of this machine's limits,
+    # not of the training run itself, so it is never kept for a later grade.
+    limited: bool = False
     fit_seconds: float = 0.0  # model.fit alone, first-epoch tracing included
     accuracies: list[float] = field(default_factory=list)  # on the test subset, per epoch
     confusion: list[list[int]] = field(default_factory=list)  # [true class][predicted class]

@@ -1,0 +1,262 @@
+"""The grader's training runs, kept by the hash of exactly what decides their numbers.
+
+The grader trains a fresh copy of the submitted model with a fixed seed, fixed threads and
+deterministic ops, so its result depends only on its inputs: the model's architecture, the
+optimizer, the loss, the lab's recipe, the data it trains and tests on, and the versions of
+the code that trains. The key is a hash of those, in a canonical form that leaves out what
+cannot change a number (layer and model names, how Keras serialised a plain chain of layers:
+Sequential or Functional). A regrade after a fix elsewhere then reuses the training run.
+
+The cache is read and written by the grader only, never inside the sandbox; a child can
+neither read nor plant an entry. Writes are atomic, so concurrent workers and Dask tasks
+may share a folder; an entry that is corrupt or unreadable is a miss and is written anew;
+the folder is kept under a size cap by evicting the entries least recently used.
+
+Usage::
+
+    cache = Cache.from_setting(os.environ.get(CACHE_ENV))   # None when it is off
+    key = training_key(compiled_path, lab)
+    found = cache.get(key)  # or None; cache.put(key, result) after training
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from labkit.sandbox import screen
+from labkit.sandbox.training import TrainingResult
+from labkit.spec import datasets
+from labkit.spec.lab import Lab
+
+CACHE_ENV = "LABKIT_CACHE"  # a folder, or "off"
+OFF = "off"
+MAX_BYTES = 64 * 2**20  # an entry is a few kilobytes: thousands of training runs
+VERSION = "1"  # of the key's layout: a change here misses every older entry
+# Keys that only name things: in a layer's or a model's own config, never deeper, where a
+# dtype policy's "name" is its dtype.
+NAMES = ("name",)
+# Keys anywhere that say how Keras wrote the file, not what it computes.
+SERIALISATION = ("shared_object_id", "build_config", "inbound_nodes", "module")
+# The code whose change may change a training run's numbers.
+TRAINING_CODE = ("sandbox/training.py", "sandbox/screen.py", "spec/lab.py", "spec/datasets.py")
+
+
+@dataclass(frozen=True)
+class Cache:
+    """A folder of training results, one small JSON file per key."""
+
+    folder: Path
+    max_bytes: int = MAX_BYTES
+
+    @classmethod
+    def from_setting(cls, setting: str | None, default: Path | None = None) -> Cache | None:
+        """The cache a ``--cache``/``LABKIT_CACHE`` setting names: a folder, "off", or unset
+        for ``default`` (the user's cache folder when that is None too)."""
+        if setting == OFF:
+            return None
+        if setting:
+            return cls(Path(setting))
+        if default is not None:
+            return cls(default)
+        import platformdirs
+
+        return cls(Path(platformdirs.user_cache_dir("labkit")) / "training")
+
+    def get(self, key: str) -> TrainingResult | None:
+        """The result kept under ``key``, or None; a corrupt entry is removed."""
+        path = self._path(key)
+        try:
+            found = TrainingResult.from_json(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError):
+            path.unlink(missing_ok=True)
+            return None
+        if found.grader_error:  # never written; whoever wrote it is not this grader
+            path.unlink(missing_ok=True)
+            return None
+        os.utime(path)  # recently used: evicted last
+        return found
+
+    def put(self, key: str, result: TrainingResult) -> None:
+        """Keep ``result`` under ``key``, whole or not at all, then keep under the cap."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            "w", dir=path.parent, suffix=".partial", delete=False, encoding="utf-8"
+        ) as partial:
+            partial.write(result.to_json())
+        os.replace(partial.name, path)
+        self._evict()
+
+    def _path(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key}.json"
+
+    def _evict(self) -> None:
+        entries = []
+        for path in self.folder.glob("*/*.json"):
+            try:
+                info = path.stat()
+            except OSError:
+                continue  # another worker removed it meanwhile
+            entries.append((info.st_mtime, info.st_size, path))
+        total = sum(size for _, size, _ in entries)
+        for _, size, path in sorted(entries):
+            if total <= self.max_bytes:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
+
+
+def cacheable(result: TrainingResult) -> bool:
+    """Whether a result is the training run's own, and so the same every time: not a
+    grader fault, and not a limit's verdict, which depends on the machine."""
+    return not result.grader_error and not result.limited
+
+
+def training_key(compiled_path: Path, lab: Lab) -> str:
+    """The hash of everything that decides the grader's training run of this model."""
+    config = screen.read_config(compiled_path)
+    compiled = config.get("compile_config") or {}
+    inputs = {
+        "version": VERSION,
+        "architecture": canonical_architecture(config),
+        "optimizer": _unnamed(compiled.get("optimizer")),
+        "loss": _unnamed(compiled.get("loss")),
+        "recipe": _recipe(lab),
+        "data": data_fingerprint(lab),
+        "code": _code_fingerprint(),
+    }
+    text = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def canonical_architecture(config: dict[str, Any]) -> Any:
+    """The model's layers in order, without names or serialisation details.
+
+    A Sequential model and a Functional one that is a plain chain of the same layers give
+    the same form. Any other graph keeps its config whole, names included: a renamed layer
+    there is a miss, never a wrong hit.
+    """
+    layers = _chain(config)
+    if layers is None:
+        return _without(config, SERIALISATION)
+    inner = config.get("config", {})
+    return {
+        "trainable": inner.get("trainable", True),
+        "dtype": _policy(inner.get("dtype")),
+        "layers": [_canonical_layer(layer) for layer in layers],
+    }
+
+
+def data_fingerprint(lab: Lab) -> str:
+    """A hash of the arrays the grader's run reads: its training and test subsets, and the
+    test images kept back for hidden checks."""
+    (x_train, y_train), (x_test, y_test) = datasets.load(lab.dataset)
+    recipe = lab.training
+    digest = hashlib.sha256()
+    for array in (
+        x_train[: recipe.train_size],
+        y_train[: recipe.train_size],
+        x_test[: 2 * recipe.test_size],
+        y_test[: 2 * recipe.test_size],
+    ):
+        digest.update(str((array.shape, array.dtype.str)).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _chain(config: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The layers of a Sequential model, or of a Functional one that is a plain chain."""
+    kind = config.get("class_name")
+    layers = config.get("config", {}).get("layers")
+    if not isinstance(layers, list):
+        return None
+    if kind == "Sequential":
+        return layers
+    if kind not in ("Functional", "Model"):
+        return None
+    previous = None
+    for layer in layers:
+        nodes = layer.get("inbound_nodes") or []
+        sources = [_history(node) for node in nodes]
+        if previous is None and sources:
+            return None  # the first layer must be the input
+        if previous is not None and sources != [previous]:
+            return None
+        previous = layer.get("name")
+    return layers
+
+
+def _history(node: Any) -> str | None:
+    """The one layer a node reads from, or None when it reads from more or from none."""
+    args = node.get("args") if isinstance(node, dict) else None
+    if not isinstance(args, list) or len(args) != 1 or node.get("kwargs"):
+        return None
+    history = args[0].get("config", {}).get("keras_history") if isinstance(args[0], dict) else None
+    return history[0] if isinstance(history, list) and history[1:] == [0, 0] else None
+
+
+def _policy(dtype: Any) -> Any:
+    """A model's dtype policy by name; a Functional model stores none: the default one."""
+    if dtype is None:
+        return "float32"
+    if isinstance(dtype, dict) and dtype.get("class_name") == "DTypePolicy":
+        return dtype.get("config", {}).get("name")
+    return _without(dtype, SERIALISATION)
+
+
+def _canonical_layer(layer: dict[str, Any]) -> dict[str, Any]:
+    unnamed = _unnamed(layer)
+    return {key: unnamed.get(key) for key in ("class_name", "registered_name", "config")}
+
+
+def _unnamed(entry: Any) -> Any:
+    """A serialised layer, optimizer or loss: its class and config, without its own name."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+        return _without(entry, SERIALISATION)
+    config = {key: value for key, value in entry["config"].items() if key not in NAMES}
+    return _without({**entry, "config": config}, SERIALISATION)
+
+
+def _without(value: Any, keys: tuple[str, ...]) -> Any:
+    """``value`` with ``keys`` left out of every mapping in it, at any depth."""
+    if isinstance(value, dict):
+        return {key: _without(item, keys) for key, item in value.items() if key not in keys}
+    if isinstance(value, list):
+        return [_without(item, keys) for item in value]
+    return value
+
+
+def _recipe(lab: Lab) -> dict[str, Any]:
+    """What of the lab decides the run: not its threshold, which only the checks read."""
+    training = {
+        key: value for key, value in lab.to_json()["training"].items() if key != "min_accuracy"
+    }
+    classes = lab.layers[-1].output_shape[-1]  # the confusion matrix's size
+    return {"training": training, "input_shape": list(lab.input_shape), "classes": classes}
+
+
+def _code_fingerprint() -> dict[str, str]:
+    import keras
+    import numpy
+    import tensorflow
+
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for name in TRAINING_CODE:
+        digest.update(name.encode() + b"\0" + (package / name).read_bytes())
+    return {
+        "labkit": digest.hexdigest(),
+        "keras": keras.__version__,
+        "tensorflow": tensorflow.__version__,
+        "numpy": numpy.__version__,
+        "python": sys.version.split()[0],
+    }
