@@ -106,6 +106,8 @@ class GradingSession:
         assert self._workdir is not None
         pictures = self.artifacts is not None
         result = runner.run(lab, module, self._workdir, self.limits, self._server, pictures)
+        if module is not None and self.path.is_dir() and module.parent != self.path:
+            result.shown = submission.shown(module, self.path)  # which file was graded
         if self.artifacts is not None:
             artifacts.save_pictures(self.artifacts / lab.name, lab, result.folder)
         return result
