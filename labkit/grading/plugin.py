@@ -185,8 +185,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--isolation",
         choices=isolation.MODES,
         default="auto",
-        help="sandbox each lab's process: 'auto' where the platform allows, 'required' to "
-        "refuse to grade without it, 'off' (default: %(default)s)",
+        help="sandbox each lab's process: 'auto' where the platform allows (bubblewrap, else "
+        "an unprivileged user where the grader is root), 'required' to refuse to grade without "
+        "either, 'user' for the unprivileged user, 'off' (default: %(default)s)",
     )
 
 

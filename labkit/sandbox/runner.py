@@ -221,7 +221,7 @@ def run(
     """
     folder = workdir / lab.name
     for part in ("in", "out", "scratch", "harvest"):  # scratch: where no sandbox gives a /tmp
-        (folder / part).mkdir(parents=True, exist_ok=True)
+        (folder / part).mkdir(mode=0o700, parents=True, exist_ok=True)  # the sandbox opens some
     result = Harvest(lab, module_path, folder / "harvest", inputs=_inputs(lab))
     if module_path is None:
         result.problem = "not submitted"
