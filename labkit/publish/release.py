@@ -74,25 +74,31 @@ for lab in Course.find().labs.values():
     datasets.load(lab.dataset)
 PYTHON
 """
-RUN_AUTOGRADER = """#!/usr/bin/env bash
-# Gradescope runs this for each submission: grade it, hidden checks included, in the sandbox.
+RUN_AUTOGRADER = r"""#!/usr/bin/env bash
+# Gradescope runs this for each submission: grade it, hidden checks included, in the sandbox
+# (labkit.publish.autograder). Whatever happens, results.json says it: a grade, or why the
+# submission could not be graded.
 set -uo pipefail
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
-PYTHON="${LABKIT_PYTHON:-$ROOT/venv/bin/python}"
+LABKIT_HOME="${LABKIT_HOME:-/opt/labkit}"
+PYTHON="${LABKIT_PYTHON:-$LABKIT_HOME/venv/bin/python}"
+if [ -d "$LABKIT_HOME/data" ]; then
+  export LABKIT_DATA="${LABKIT_DATA:-$LABKIT_HOME/data}"  # written by setup.sh: no network
+fi
 mkdir -p "$ROOT/results"
-cd "$ROOT/source"
-"$PYTHON" -m labkit.cli grade --course "$ROOT/source" --submission "$ROOT/submission" \\
-  --isolation required --results "$ROOT/results/results.json" > "$ROOT/results/output.txt" 2>&1
+# Never from the course folder: labkit is imported from the virtualenv, which children read.
+cd /
+"$PYTHON" -m labkit.publish.autograder grade "$ROOT" > "$ROOT/results/output.txt" 2>&1
 if [ ! -s "$ROOT/results/results.json" ]; then
-  # Grading could not start: say why on the submission's page instead of failing silently.
-  "$PYTHON" - "$ROOT/results" <<'PYTHON'
-import json, pathlib, sys
-
-folder = pathlib.Path(sys.argv[1])
-output = (folder / "output.txt").read_text(errors="replace")[-3000:]
-message = "The autograder could not grade this submission:\\n" + output
-(folder / "results.json").write_text(json.dumps({"score": 0, "output": message, "tests": []}))
-PYTHON
+  # Not even labkit could say why (is setup.sh's virtualenv there?): say so by hand.
+  cat > "$ROOT/results/results.json" <<'JSON'
+{"score": 0, "output_format": "text",
+ "output": "The autograder could not grade this submission, through no fault of your code.",
+ "tests": [{"name": "The autograder could not grade this submission", "score": 0,
+            "max_score": 0, "status": "failed", "tags": ["could not grade"],
+            "output": "labkit did not start: see the autograder's output"}],
+ "extra_data": {"could not grade": ["the whole submission"]}}
+JSON
 fi
 """
 WORKFLOW = """name: Autograding Tests
