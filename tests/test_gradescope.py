@@ -14,15 +14,94 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import COURSE, REFERENCE, ROOT, SUBMISSIONS
 
-from labkit.publish import autograder
+from labkit.publish import autograder, release
+from labkit.sandbox import unprivileged
 from labkit.spec.limits import GIB
 
 DOCKER_LIKE = Path(__file__).resolve().parent / "tools" / "docker_like.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def bash_function(call: str, path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Source setup.sh (its main does not run then) and call one of its functions."""
+    script = path / "setup.sh"
+    script.write_text(release.SETUP_SH)
+    return subprocess.run(
+        ["bash", "-c", f'source "{script}"; {call}'],
+        env={"PATH": f"{path / 'bin'}:/usr/bin:/bin", "LABKIT_HOME": str(path / "home"), **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def stand_in(folder: Path, name: str, script: str) -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(f"#!/bin/sh\n{script}\n")
+    (folder / name).chmod(0o755)
+
+
+def test_setup_fails_fast_saying_why_when_no_python_can_be_installed(tmp_path):
+    stand_in(tmp_path / "bin", "python3", 'echo "Python 3.10.12"; exit 0')
+    stand_in(tmp_path / "bin", "uv", 'echo "error: failed to download" >&2; exit 2')
+    done = bash_function("choose_python", tmp_path)
+    assert done.returncode == 1 and done.stdout == ""
+    said = done.stderr
+    assert "could not install Python 3.12.12 with uv" in said
+    assert "needs Python 3.11 to 3.13 and this image has Python 3.10.12" in said
+    assert "internet access" in said and "LABKIT_SETUP_PYTHON" in said
+
+
+def test_setup_uses_the_python_uv_installed(tmp_path):
+    log = tmp_path / "uv.log"
+    stand_in(
+        tmp_path / "bin",
+        "uv",
+        f'echo "$UV_PYTHON_INSTALL_DIR $*" >> "{log}"\n'
+        f'[ "$1 $2" = "python find" ] && echo "{sys.executable}"\nexit 0',
+    )
+    done = bash_function("choose_python", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == sys.executable
+    home = tmp_path / "home" / "python"
+    assert log.read_text().splitlines() == [
+        f"{home} python install 3.12.12",
+        f"{home} python find --python-preference only-managed 3.12.12",
+    ]
+
+
+def test_setup_refuses_a_python_labkit_does_not_run_on(tmp_path):
+    stand_in(tmp_path / "bin", "old-python", "exit 1")  # 3.10 says no to the version check
+    done = bash_function(
+        "choose_python", tmp_path, LABKIT_SETUP_PYTHON=str(tmp_path / "bin/old-python")
+    )
+    assert done.returncode == 1
+    assert "is not Python 3.11 to 3.13" in done.stderr
+
+
+def test_setup_resolves_the_datasets_and_probes_the_sandbox():
+    text = release.SETUP_SH
+    assert "labkit.publish.autograder datasets" in text  # at build time, with internet
+    assert "labkit.sandbox.isolation required" in text  # which sandbox, or stop the build
+    assert 'chmod -R go-rwx "$SOURCE"' in text
+    assert "LABKIT_DATA" in release.RUN_AUTOGRADER
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="no shellcheck here")
+def test_the_scripts_pass_shellcheck(tmp_path):
+    for name, text in (("setup.sh", release.SETUP_SH), ("run_autograder", release.RUN_AUTOGRADER)):
+        (tmp_path / name).write_text(text)
+        done = subprocess.run(
+            ["shellcheck", str(tmp_path / name)], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stdout
 
 
 def cgroup_tree(root: Path, version: int, limits: dict[str, str]) -> Path:
@@ -99,3 +178,98 @@ def test_a_container_too_small_to_grade_in_says_which_setting_to_raise(tmp_path)
     assert "has 0.75 GiB of memory" in results["output"]
     assert "raise the autograder's Memory" in results["output"]
     assert results["tests"][0]["tags"] == ["could not grade"]
+
+
+def docker_like_reason() -> str:
+    """Why grading cannot be tried here as in a Docker container; '' when it can."""
+    if os.geteuid() != 0:
+        return "needs root, as Gradescope's grader is"
+    if shutil.which("capsh") is None:
+        return "no capsh (Debian: libcap2-bin)"
+    found = subprocess.run(
+        [SYSTEM_PYTHON, "-c", "import seccomp"], capture_output=True, check=False
+    )
+    if found.returncode != 0:
+        return "no seccomp binding for the system Python (Debian: python3-seccomp)"
+    return unprivileged.unavailable_reason()
+
+
+docker_like = pytest.mark.skipif(bool(docker_like_reason()), reason=docker_like_reason())
+
+
+def in_container(*command: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SYSTEM_PYTHON, str(DOCKER_LIKE), *command],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd="/",
+    )
+
+
+@docker_like
+def test_in_a_container_the_reference_keeps_full_marks_as_an_unprivileged_user(tmp_path):
+    probe = in_container(sys.executable, "-m", "labkit.sandbox.isolation", "required")
+    assert probe.returncode == 0, probe.stdout + probe.stderr
+    assert probe.stdout.startswith("sandbox: unprivileged user. Bubblewrap cannot run here")
+    results = tmp_path / "results.json"
+    graded = in_container(
+        *(sys.executable, "-m", "labkit.cli", "grade", "--course", str(ROOT)),
+        *("--submission", str(REFERENCE), "--lab", "cv1_mnist_intro"),
+        *("--isolation", "required", "--results", str(results)),
+    )
+    assert graded.returncode == 0, graded.stdout[-3000:] + graded.stderr[-3000:]
+    assert "isolation: unprivileged user, since bubblewrap cannot run here" in graded.stdout
+    found = json.loads(results.read_text())
+    assert found["score"] == found["max_score"] == 11
+
+
+@docker_like
+def test_in_a_container_an_attack_loses_only_its_own_lab():
+    """run_autograder as Gradescope runs it: the course root's, a submission that reaches for
+    the course and the results beside the reference of another lab."""
+    top = Path(tempfile.mkdtemp(prefix="labkit-test-autograder-"))
+    top.chmod(0o755)
+    try:
+        root = top / "autograder"
+        archive = release.gradescope(COURSE, top / "dist")
+        with zipfile.ZipFile(archive) as bundle:
+            bundle.extractall(root / "source")
+        shutil.copytree(REFERENCE, root / "source" / "reference")  # a secret to reach for
+        submission = root / "submission"
+        submission.mkdir(parents=True)
+        shutil.copy(REFERENCE / "cv3_mnist_cnn.py", submission)
+        (submission / "cv1_mnist_intro.py").write_text(
+            (SUBMISSIONS / "attacks" / "as_user.py")
+            .read_text()
+            .replace('"/autograder/source"', f'"{root / "source"}"')
+            .replace('"/autograder/results"', f'"{root / "results"}"')
+        )
+        done = in_container(
+            "bash",
+            str(root / "source" / "run_autograder"),
+            AUTOGRADER_ROOT=str(root),
+            LABKIT_HOME=str(top / "labkit"),
+            LABKIT_PYTHON=sys.executable,
+        )
+        output = (root / "results" / "output.txt").read_text()
+        results = json.loads((root / "results" / "results.json").read_text())
+        assert done.returncode == 0, done.stderr
+        assert "isolation: unprivileged user" in output, output[-3000:]
+        scores = {}
+        for test in results["tests"]:
+            lab = test["tags"][0]
+            scores[lab] = scores.get(lab, 0) + test["score"]
+        assert scores["cv3_mnist_cnn"] == 11, output[-3000:]
+        assert scores["cv1_mnist_intro"] == 0
+        said = next(
+            t["output"]
+            for t in results["tests"]
+            if t["tags"][:2] == ["cv1_mnist_intro", "submission"]
+        )
+        assert "attack: read []; wrote []; saw []; root False" in said, said
+        assert results["score"] == 11
+        assert (root / "source").stat().st_mode & 0o777 == 0o700
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
