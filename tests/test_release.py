@@ -52,7 +52,7 @@ def test_the_release_holds_no_solution_and_no_hidden_check(unpacked):
     names = {path.relative_to(unpacked).as_posix() for path in files}
     assert {"noxfile.py", "README.md", ".github/workflows/classroom.yml"} <= names
     assert {"exercises/cv3_mnist_cnn.py", "notebooks/cv3_mnist_cnn.ipynb"} <= names
-    assert {"labkit/plugin.py", "graders/test_cv3_mnist_cnn.py"} <= names
+    assert {"labkit/grading/plugin.py", "graders/test_cv3_mnist_cnn.py"} <= names
     assert not [name for name in names if name.startswith(("reference/", "tests/"))]
     texts = {path: path.read_text(encoding="utf-8", errors="replace") for path in files}
     secrets = []
