@@ -135,6 +135,52 @@ def test_the_memory_plan_keeps_each_lab_below_the_container():
     assert "raise the autograder's Memory" in problem
 
 
+@pytest.mark.parametrize("version", [1, 2])
+def test_the_container_oom_kills_are_counted(tmp_path, version):
+    fs = cgroup_tree(tmp_path, version, {"": "max", "docker/abc": str(3 * GIB)})
+    assert autograder.oom_kills(fs, tmp_path / "cgroup") == 0
+    name = "memory.events" if version == 2 else "memory/memory.oom_control"
+    (fs / name).write_text("oom 2\noom_kill 2\n" if version == 2 else "under_oom 0\noom_kill 2\n")
+    assert autograder.oom_kills(fs, tmp_path / "cgroup") == 2
+
+
+def test_a_lab_killed_while_the_container_ran_out_of_memory_is_not_graded_as_a_zero():
+    killed = "The module's process stopped early: killed, probably for using more than 3 GiB"
+    results = {
+        "score": 11,
+        "tests": [
+            {
+                "name": "cv1: submission",
+                "score": 0,
+                "status": "failed",
+                "output": killed,
+                "tags": ["cv1", "submission"],
+            },
+            {
+                "name": "cv1: shapes",
+                "score": 0,
+                "status": "failed",
+                "output": "blocked: ...",
+                "tags": ["cv1", "shapes"],
+            },
+            {
+                "name": "cv3: shapes",
+                "score": 1,
+                "status": "passed",
+                "output": "",
+                "tags": ["cv3", "shapes"],
+            },
+        ],
+    }
+    assert autograder.excuse_out_of_memory(results, 2 * GIB) == ["cv1"]
+    cv1 = results["tests"][:2]
+    assert all(test["tags"][-1] == "could not grade" for test in cv1)
+    assert all("the container ran out of memory (2.00 GiB)" in test["output"] for test in cv1)
+    assert results["tests"][2]["tags"] == ["cv3", "shapes"]
+    assert results["extra_data"]["could not grade"] == ["cv1: shapes", "cv1: submission"]
+    assert "not your code's fault" in results["output"]
+
+
 def _memory_cgroup(limit: int) -> Path | None:
     """A memory cgroup of ``limit`` bytes this test may run a process in, or None."""
     for top, setting in (

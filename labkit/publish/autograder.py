@@ -21,6 +21,7 @@ space, which TensorFlow reserves far beyond what it uses: 2.5 GiB is too little 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -39,6 +40,7 @@ UNLIMITED = 2**60  # cgroup v1 writes 'no limit' as a number near 2**63
 MIN_CONTAINER = int(1.5 * GIB)  # below this the reference itself cannot be graded
 HEADROOM = int(1.5 * GIB)  # the grader and the fork server, beside one lab's processes
 MIN_LAB = 3 * GIB  # the address space one lab's processes need: TensorFlow reserves 2.4 GiB
+KILLED = "killed, probably for using more than"  # a lab's process, as the runner tells it
 SETTING = "the autograder's Memory (Gradescope: the assignment's Settings, Autograder Settings)"
 ASK = "Submit again, and if it stays, tell your instructor."
 
@@ -52,27 +54,86 @@ def container_memory(
     (``memory.max``) or v1 (``memory.limit_in_bytes``) shows them. Inside a container the
     file system shows the container's own cgroup at the top, so the top counts too.
     """
-    found = []
+    found = [
+        _read_limit(folder / ("memory.max" if version == 2 else "memory.limit_in_bytes"))
+        for folder, version in _memory_cgroups(cgroups, membership)
+    ]
+    limits = [limit for limit in found if limit is not None]
+    return min(limits) if limits else None
+
+
+def oom_kills(cgroups: Path = CGROUP_FS, membership: Path = Path("/proc/self/cgroup")) -> int:
+    """How many processes the OOM killer has ended in this process's container so far: the
+    largest count of its memory cgroup and those above it (0 where none is shown)."""
+    counts = [0]
+    for folder, version in _memory_cgroups(cgroups, membership):
+        try:
+            text = (
+                folder / ("memory.events" if version == 2 else "memory.oom_control")
+            ).read_text()
+            counts.append(int(dict(row.split() for row in text.splitlines()).get("oom_kill", 0)))
+        except (OSError, ValueError):
+            continue
+    return max(counts)
+
+
+def _memory_cgroups(cgroups: Path, membership: Path) -> list[tuple[Path, int]]:
+    """This process's memory cgroup folders, from its own up to the top, with their version."""
     try:
         lines = membership.read_text().splitlines()
     except OSError:
-        lines = []
+        return []
+    found = []
     for line in lines:
         _, controllers, path = line.split(":", 2)
         if controllers == "":
-            top, setting = cgroups, "memory.max"
+            top, version = cgroups, 2
         elif "memory" in controllers.split(","):
-            top, setting = cgroups / "memory", "memory.limit_in_bytes"
+            top, version = cgroups / "memory", 1
         else:
             continue
         folder = top / path.lstrip("/")
         for candidate in [folder, *folder.parents]:
-            found.append(_read_limit(candidate / setting))
+            found.append((candidate, version))
             if candidate == top:
                 break
-        found.append(_read_limit(top / setting))
-    limits = [limit for limit in found if limit is not None]
-    return min(limits) if limits else None
+        found.append((top, version))
+    return list(dict.fromkeys(found))
+
+
+def excuse_out_of_memory(results: dict[str, Any], container: int | None) -> list[str]:
+    """Make the labs whose process was killed 'could not grade': the container's OOM killer
+    ended processes while they ran, so the kill may not be the submission's doing.
+
+    Returns the labs changed.
+    """
+    labs = sorted(
+        {
+            test["tags"][0]
+            for test in results["tests"]
+            if KILLED in test.get("output", "") and test.get("tags")
+        }
+    )
+    size = f" ({_gib(container)})" if container is not None else ""
+    reason = (
+        f"{COULD_NOT_GRADE}: the container ran out of memory{size} while this lab was graded, "
+        f"so its process may have been ended for what other processes used. Raise {SETTING}."
+    )
+    changed = []
+    for test in results["tests"]:
+        if test["tags"][0] in labs and test["status"] == "failed" and test["score"] == 0:
+            if COULD_NOT_GRADE not in test["tags"]:
+                test["tags"] = [*test["tags"], COULD_NOT_GRADE]
+            test["output"] = reason
+            changed.append(test["name"])
+    if changed:
+        results["output"] = (
+            f"The grader could not grade {len(changed)} checks: the container ran out of "
+            f"memory, not your code's fault. {ASK}"
+        )
+        extra = results.setdefault("extra_data", {})
+        extra[COULD_NOT_GRADE] = sorted({*extra.get(COULD_NOT_GRADE, []), *changed})
+    return labs
 
 
 def _read_limit(path: Path) -> int | None:
@@ -163,10 +224,17 @@ def grade(root: Path) -> int:
         *("--submission", str(root / "submission"), "--isolation", "required"),
         *("--results", str(results), "--memory-limit", f"{limit / GIB:g}"),
     ]
+    killed_before = oom_kills()
     done = subprocess.run(command, capture_output=True, text=True, check=False, cwd="/")
     print(done.stdout, end="")
     print(done.stderr, end="", file=sys.stderr)
     if results.is_file():
+        if oom_kills() > killed_before:
+            found = json.loads(results.read_text(encoding="utf-8"))
+            excused = excuse_out_of_memory(found, container)
+            if excused:
+                print(f"the container ran out of memory: could not grade {', '.join(excused)}")
+                write_json(results, found)
         return 0
     reason = _why(done, container)
     print(reason)
@@ -191,10 +259,10 @@ def write_datasets(source: Path, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o755)
     written = []
-    for lab in Course(source).labs.values():
-        path = folder / f"{lab.dataset.name}.npz"
+    for dataset in dict.fromkeys(lab.dataset for lab in Course(source).labs.values()):
+        path = folder / f"{dataset.name}.npz"
         if not path.is_file():
-            path = datasets.write_npz(lab.dataset, folder)
+            path = datasets.write_npz(dataset, folder)
         path.chmod(0o644)
         written.append(path)
     return written
