@@ -300,8 +300,10 @@ def _add_limits(parser: argparse.ArgumentParser) -> None:
         "--isolation",
         choices=isolation.MODES,
         default="auto",
-        help="sandbox each lab's process: 'auto' where the platform allows, 'required' to "
-        "refuse to grade without it (for batch, CI and autograder runs), or 'off'",
+        help="sandbox each lab's process: 'auto' where the platform allows (bubblewrap, or "
+        "where it cannot run and the grader is root, an unprivileged user), 'required' to "
+        "refuse to grade without either (for batch, CI and autograder runs), 'user' for the "
+        "unprivileged user even where bubblewrap runs, or 'off'",
     )
 
 

@@ -207,16 +207,36 @@ def test_annotations_escape_what_checks_say():
 
 def test_gradescope_runs_the_autograder_with_hidden_checks(stripes_course, tmp_path):
     archive = release.gradescope(Course(stripes_course), tmp_path / "dist")
-    root = tmp_path / "autograder"
+    root, home = tmp_path / "autograder", tmp_path / "labkit"
     with zipfile.ZipFile(archive) as bundle:
         bundle.extractall(root / "source")
         modes = {info.filename: info.external_attr >> 16 for info in bundle.infolist()}
     assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111
+    # setup.sh's dataset step, at build time; grading then needs neither it nor the network.
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "labkit.publish.autograder",
+            "datasets",
+            root / "source",
+            home / "data",
+        ],
+        check=True,
+    )
+    assert (home / "data" / "stripes.npz").stat().st_mode & 0o777 == 0o644
+    (root / "source" / "data" / "stripes.npz").unlink()
     (root / "submission").mkdir()
     shutil.copy(stripes_course / "reference" / "stripes.py", root / "submission")
+    env = {key: value for key, value in os.environ.items() if key != "LABKIT_DATA"}
     finished = subprocess.run(
         ["bash", str(root / "source" / "run_autograder")],
-        env={**os.environ, "AUTOGRADER_ROOT": str(root), "LABKIT_PYTHON": sys.executable},
+        env={
+            **env,
+            "AUTOGRADER_ROOT": str(root),
+            "LABKIT_HOME": str(home),
+            "LABKIT_PYTHON": sys.executable,
+        },
         capture_output=True,
         text=True,
         check=False,
@@ -248,14 +268,34 @@ def test_gradescope_says_why_when_grading_cannot_start(stripes_course, tmp_path)
             "AUTOGRADER_ROOT": str(root),
             "LABKIT_PYTHON": sys.executable,
             "LABKIT_BWRAP": "/no/such/bwrap",  # no sandbox, and isolation is required
+            "LABKIT_SANDBOX_UIDS": "none",  # nor the unprivileged user
+            "LABKIT_HOME": str(tmp_path / "labkit"),
         },
         capture_output=True,
         check=False,
     )
     results = json.loads((root / "results" / "results.json").read_text())
-    assert results["score"] == 0 and results["tests"] == []
-    assert "could not grade this submission" in results["output"]
+    assert results["score"] == 0 and results["output_format"] == "text"
+    assert "could not grade this submission: a problem with the autograder" in results["output"]
     assert "isolation" in results["output"]
+    (test,) = results["tests"]  # never a check failed: one that says it could not grade
+    assert test["tags"] == ["could not grade"] and test["max_score"] == 0
+    assert results["extra_data"]["could not grade"] == ["the whole submission"]
+
+
+def test_gradescope_says_why_when_labkit_cannot_even_start(tmp_path):
+    archive = release.gradescope(COURSE, tmp_path / "dist")
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(archive) as bundle:
+        bundle.extractall(root / "source")
+    subprocess.run(
+        ["bash", str(root / "source" / "run_autograder")],
+        env={**os.environ, "AUTOGRADER_ROOT": str(root), "LABKIT_PYTHON": "/no/such/python"},
+        check=False,
+    )
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert results["score"] == 0 and results["output_format"] == "text"
+    assert results["tests"][0]["tags"] == ["could not grade"]
 
 
 def test_strip_hidden_leaves_the_rest_of_a_module():

@@ -82,6 +82,9 @@ class Worker:
         self.options = options
         self.course = Course(options.course)
         self.folder = Path(tempfile.mkdtemp(prefix="labkit-worker-"))
+        # Passed through, never listed, by children that run as unprivileged users; what
+        # each submission leaves is in a folder of its own, root's alone.
+        self.folder.chmod(0o711)
         data = [lab.dataset for lab in self.course.labs.values()]
         self.server = runner.start_server(self.folder / "server", options.isolation, data)
         training.make_deterministic()

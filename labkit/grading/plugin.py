@@ -110,6 +110,8 @@ class GradingSession:
         assert self._workdir is not None
         pictures = self.artifacts is not None
         result = runner.run(lab, module, self._workdir, self.limits, self._server, pictures)
+        if module is not None and self.path.is_dir() and module.parent != self.path:
+            result.shown = submission.shown(module, self.path)  # which file was graded
         if self.artifacts is not None:
             artifacts.save_pictures(self.artifacts / lab.name, lab, result.folder)
         return result
@@ -206,8 +208,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--isolation",
         choices=isolation.MODES,
         default="auto",
-        help="sandbox each lab's process: 'auto' where the platform allows, 'required' to "
-        "refuse to grade without it, 'off' (default: %(default)s)",
+        help="sandbox each lab's process: 'auto' where the platform allows (bubblewrap, else "
+        "an unprivileged user where the grader is root), 'required' to refuse to grade without "
+        "either, 'user' for the unprivileged user, 'off' (default: %(default)s)",
     )
 
 

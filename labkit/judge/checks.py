@@ -513,8 +513,11 @@ def _line_for(lines: list[dict[str, Any]], values: list[float]) -> dict[str, Any
 # -- submission -----------------------------------------------------------------------------
 
 
-def submission(harvest: Harvest) -> None:
-    """The module imports and defines every function of the lab, none of them a TODO."""
+def submission(harvest: Harvest) -> str:
+    """The module imports and defines every function of the lab, none of them a TODO.
+
+    Returns which file was graded, for a module found in one of the submission's folders.
+    """
     from labkit.sandbox import harvest as steps
 
     harvest.require("import")
@@ -532,3 +535,4 @@ def submission(harvest: Harvest) -> None:
     causes = list(dict.fromkeys(cause for cause in causes if cause is not None))
     if causes:
         raise CheckFailed("\n".join(cause.message for cause in causes), causes=causes)
+    return f"graded {harvest.shown}" if harvest.shown else ""

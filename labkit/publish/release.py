@@ -63,42 +63,116 @@ On GitHub, every push is graded by `.github/workflows/grade.yml`: the run's summ
 the table, failed checks are annotated with what to fix, and the `labkit-feedback`
 artifact holds a feedback page with the grader's training run of your models.
 """
-SETUP_SH = """#!/usr/bin/env bash
-# Gradescope runs this once, as root, on its Ubuntu image, to build the autograder.
+SETUP_SH = r"""#!/usr/bin/env bash
+# Gradescope runs this once, as root, to build the autograder's image (Ubuntu 22.04, whose
+# python3 is 3.10: too old for labkit, which needs 3.11 to 3.13). It installs a pinned
+# Python with uv, labkit and its pinned dependencies, and each lab's dataset, all where any
+# user may read them (LABKIT_HOME); makes the course folder root's alone; and says which
+# sandbox grading will use. Any step that fails stops the build with what to do.
 set -euo pipefail
-apt-get update -q
-apt-get install -y -q python3 python3-venv python3-pip bubblewrap
-python3 -m venv /autograder/venv
-/autograder/venv/bin/pip install --quiet /autograder/source
-# Each lab's dataset, downloaded once into Keras' cache (or found in LABKIT_DATA).
-cd /autograder/source
-/autograder/venv/bin/python - <<'PYTHON'
-from labkit.spec import datasets
-from labkit.spec.course import Course
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+SOURCE="$ROOT/source"
+LABKIT_HOME="${LABKIT_HOME:-/opt/labkit}"
+PYTHON_VERSION="${LABKIT_PYTHON_VERSION:-3.12.12}"  # python-build-standalone, through uv
+UV_VERSION="0.13.9"
 
-for lab in Course.find().labs.values():
-    datasets.load(lab.dataset)
-PYTHON
+say() { echo "setup.sh: $*" >&2; }
+die() { echo "setup.sh: error: $*" >&2; exit 1; }
+
+# Whether $1 is a Python that labkit runs on.
+python_fits() {
+  "$1" -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 14))' >/dev/null 2>&1
+}
+
+# uv, from PyPI: PATH's, else installed with the image's python3.
+find_uv() {
+  if command -v uv >/dev/null 2>&1; then
+    command -v uv
+    return
+  fi
+  if ! { python3 -m venv "$LABKIT_HOME/uv" \
+    && "$LABKIT_HOME/uv/bin/pip" install --quiet "uv==$UV_VERSION"; } >&2; then
+    die "could not install uv $UV_VERSION from PyPI with $(python3 --version 2>&1)"
+  fi
+  echo "$LABKIT_HOME/uv/bin/uv"
+}
+
+# The Python to build labkit's virtualenv with: LABKIT_SETUP_PYTHON if set, else Python
+# $PYTHON_VERSION installed by uv into $LABKIT_HOME/python. Prints its path.
+choose_python() {
+  if [ -n "${LABKIT_SETUP_PYTHON:-}" ]; then
+    python_fits "$LABKIT_SETUP_PYTHON" \
+      || die "LABKIT_SETUP_PYTHON=$LABKIT_SETUP_PYTHON is not Python 3.11 to 3.13"
+    echo "$LABKIT_SETUP_PYTHON"
+    return
+  fi
+  local uv found
+  uv="$(find_uv)"
+  export UV_PYTHON_INSTALL_DIR="$LABKIT_HOME/python"
+  "$uv" python install "$PYTHON_VERSION" >&2 \
+    || die "could not install Python $PYTHON_VERSION with uv: labkit needs Python 3.11 to" \
+      "3.13 and this image has $(python3 --version 2>&1 || echo no python3). The build" \
+      "needs internet access (uv downloads python-build-standalone), or set" \
+      "LABKIT_SETUP_PYTHON to a Python 3.11 to 3.13 on the image."
+  found="$("$uv" python find --python-preference only-managed "$PYTHON_VERSION")" \
+    || die "uv installed Python $PYTHON_VERSION but cannot find it in $UV_PYTHON_INSTALL_DIR"
+  python_fits "$found" || die "$found is not Python 3.11 to 3.13"
+  echo "$found"
+}
+
+main() {
+  if command -v apt-get >/dev/null 2>&1; then
+    apt-get update -q
+    apt-get install -y -q ca-certificates python3 python3-venv python3-pip
+  fi
+  mkdir -p "$LABKIT_HOME"
+  chmod 755 "$LABKIT_HOME"
+  local python
+  python="$(choose_python)"
+  say "Python: $("$python" --version) at $python"
+  "$python" -m venv "$LABKIT_HOME/venv"
+  "$LABKIT_HOME/venv/bin/pip" install --quiet "$SOURCE"
+  # The datasets now, while the build has internet: grading needs no network.
+  (cd / && "$LABKIT_HOME/venv/bin/python" -m labkit.publish.autograder datasets \
+    "$SOURCE" "$LABKIT_HOME/data") || die "could not write the labs' datasets"
+  chmod -R a+rX "$LABKIT_HOME"
+  # The graders, hidden checks included: root's alone, out of reach of student code.
+  chown -R 0:0 "$SOURCE"
+  chmod -R go-rwx "$SOURCE"
+  # Which sandbox grading will use; none would refuse every submission, so stop here.
+  (cd / && "$LABKIT_HOME/venv/bin/python" -m labkit.sandbox.isolation required) \
+    || die "grading would refuse every submission: no sandbox can run in this image"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  main "$@"
+fi
 """
-RUN_AUTOGRADER = """#!/usr/bin/env bash
-# Gradescope runs this for each submission: grade it, hidden checks included, in the sandbox.
+RUN_AUTOGRADER = r"""#!/usr/bin/env bash
+# Gradescope runs this for each submission: grade it, hidden checks included, in the sandbox
+# (labkit.publish.autograder). Whatever happens, results.json says it: a grade, or why the
+# submission could not be graded.
 set -uo pipefail
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
-PYTHON="${LABKIT_PYTHON:-$ROOT/venv/bin/python}"
+LABKIT_HOME="${LABKIT_HOME:-/opt/labkit}"
+PYTHON="${LABKIT_PYTHON:-$LABKIT_HOME/venv/bin/python}"
+if [ -d "$LABKIT_HOME/data" ]; then
+  export LABKIT_DATA="${LABKIT_DATA:-$LABKIT_HOME/data}"  # written by setup.sh: no network
+fi
 mkdir -p "$ROOT/results"
-cd "$ROOT/source"
-"$PYTHON" -m labkit.cli grade --course "$ROOT/source" --submission "$ROOT/submission" \\
-  --isolation required --results "$ROOT/results/results.json" > "$ROOT/results/output.txt" 2>&1
+# Never from the course folder: labkit is imported from the virtualenv, which children read.
+cd /
+"$PYTHON" -m labkit.publish.autograder grade "$ROOT" > "$ROOT/results/output.txt" 2>&1
 if [ ! -s "$ROOT/results/results.json" ]; then
-  # Grading could not start: say why on the submission's page instead of failing silently.
-  "$PYTHON" - "$ROOT/results" <<'PYTHON'
-import json, pathlib, sys
-
-folder = pathlib.Path(sys.argv[1])
-output = (folder / "output.txt").read_text(errors="replace")[-3000:]
-message = "The autograder could not grade this submission:\\n" + output
-(folder / "results.json").write_text(json.dumps({"score": 0, "output": message, "tests": []}))
-PYTHON
+  # Not even labkit could say why (is setup.sh's virtualenv there?): say so by hand.
+  cat > "$ROOT/results/results.json" <<'JSON'
+{"score": 0, "output_format": "text",
+ "output": "The autograder could not grade this submission, through no fault of your code.",
+ "tests": [{"name": "The autograder could not grade this submission", "score": 0,
+            "max_score": 0, "status": "failed", "tags": ["could not grade"],
+            "output": "labkit did not start: see the autograder's output"}],
+ "extra_data": {"could not grade": ["the whole submission"]}}
+JSON
 fi
 """
 

@@ -13,7 +13,9 @@ request with ``"task": "train"`` forks a child that runs the grader's own traini
 
 Started under a ``prefix`` such as bubblewrap (``labkit.sandbox.isolation``), the server and all its
 children live in that sandbox; a request's ``"confine"`` then shuts its child into its own
-folders (``labkit.sandbox.confine``) and its ``"cgroups"`` cap the child's whole tree.
+folders (``labkit.sandbox.confine``) and its ``"cgroups"`` cap the child's whole tree. Without
+bubblewrap, a request's ``"user"`` has the child give up root and run as that user
+(``labkit.sandbox.unprivileged``); once it has ended, every process of that user ends too.
 
 Where forking is unsafe (macOS, Windows), each child is a fresh process instead, and its
 events come on its standard output.
@@ -295,9 +297,11 @@ def serve(requests: int, replies: int) -> None:
                     _answer(json.loads(line), children, replies)
         _reap(children, replies)
         _kill_overdue(children)
-    for pid in children:
+    for pid, child in children.items():
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
+        if child.uid is not None:
+            _end_user(child.uid)
 
 
 @dataclass
@@ -310,6 +314,7 @@ class Forked:
     partial: bytes = b""
     lines: int = 0
     kill_at: float | None = None  # when to SIGKILL what is left of a child asked to stop
+    uid: int | None = None  # the unprivileged user it runs as, if any
 
     def relay(self, replies: int) -> bool:
         """Pass on each whole line the child has written; False once there was nothing to read.
@@ -368,7 +373,8 @@ def _answer(request: dict[str, Any], children: dict[int, Forked], replies: int) 
                 child.kill_at = time.monotonic() + KILL_GRACE_SECONDS
     else:
         pid, events = _fork(request)
-        children[pid] = Forked(request["id"], events)
+        user = request.get("user") or {}
+        children[pid] = Forked(request["id"], events, uid=user.get("uid"))
         _reply(replies, {"id": request["id"], "pid": pid})
 
 
@@ -414,6 +420,8 @@ def _become_child(request: dict[str, Any], forked: bool = True) -> None:
         os.closerange(EVENTS_FD + 1, MAX_FD)  # the server's pipes: a child must not answer for it
         # Limits first: the process that confine() leaves waiting reads the CPU limit back.
         _limit(request)
+        if request.get("user"):
+            _become_user(request["user"], request["scratch"])
         if request.get("confine"):
             from labkit.sandbox import confine
 
@@ -438,6 +446,22 @@ def _become_child(request: dict[str, Any], forked: bool = True) -> None:
         code = 0
     finally:
         os._exit(code)
+
+
+def _become_user(user: dict[str, int], home: str) -> None:
+    """Give up root for the request's user, with at most ``tasks`` processes and threads."""
+    import resource
+
+    from labkit.sandbox import unprivileged
+
+    resource.setrlimit(resource.RLIMIT_NPROC, (user["tasks"], user["tasks"]))
+    unprivileged.become(user["uid"], home)
+
+
+def _end_user(uid: int) -> None:
+    from labkit.sandbox import unprivileged
+
+    unprivileged.end_user(uid)
 
 
 def _join_cgroups(procs: Sequence[str]) -> None:
@@ -484,6 +508,8 @@ def _reap(children: dict[int, Forked], replies: int) -> None:
             return
         child = children.pop(pid, None)
         if child is not None:
+            if child.uid is not None:
+                _end_user(child.uid)  # what it left running, in any session, before its exit
             child.drain(replies)
             _reply(replies, {"id": child.id, "exit": os.waitstatus_to_exitcode(status)})
 

@@ -1,5 +1,8 @@
 """The run's sandbox: bubblewrap around the fork server, and a cgroup per child, on Linux.
 
+Where bubblewrap cannot run but the grader is root, as in a Docker container, each child
+runs as an unprivileged user of its own instead (``labkit.sandbox.unprivileged``).
+
 The fork server, and every child it forks, runs inside one bubblewrap sandbox per run:
 its own user, PID, network, IPC and UTS namespaces, no network, a minimal allow-listed
 environment, and a filesystem of read-only system, Python and labkit folders plus the
@@ -8,8 +11,11 @@ run's work folder. Nothing else of the project is there: no ``reference/``, no
 (``labkit.sandbox.confine``) and joins cgroups that cap the memory and the process count of all
 it starts.
 
-Where bubblewrap cannot run (macOS, Windows, a Linux without user namespaces), grading
-works without it, with per-process limits only, and says so once.
+Where neither can run (macOS, Windows, a Linux without user namespaces where the grader is
+not root), grading works without a sandbox, with per-process limits only, and says so once.
+The modes: ``auto`` takes the first of bubblewrap, the unprivileged user and none that runs
+here; ``required`` the same, but refuses to grade with none; ``user`` the unprivileged user
+even where bubblewrap runs; ``off`` none.
 
 Usage::
 
@@ -34,11 +40,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labkit.sandbox import confine, forkserver
+from labkit.sandbox import confine, forkserver, unprivileged
 from labkit.spec import datasets
 from labkit.spec.datasets import Dataset
 
-MODES = ("auto", "required", "off")
+MODES = ("auto", "required", "user", "off")
+BUBBLEWRAP, USER = "bubblewrap", "unprivileged user"  # the sandboxes, as the notice names them
+USER_MODE = "user"  # the unprivileged user, even where bubblewrap runs
 UNAVAILABLE = "isolation: unavailable on this platform"
 BWRAP_ENV = "LABKIT_BWRAP"  # a bubblewrap binary to use instead of the bundled one
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -46,7 +54,7 @@ CGROUP_CONTROLLERS = ("memory", "pids")
 CGROUP_MOUNT = "/labkit-cgroup"  # where a run's cgroups appear inside the sandbox
 REMOVE_SECONDS = 5.0
 SERVER_LOG = "server.txt"  # the server's own errors, in the run's folder
-MAX_TASKS = 512  # processes and threads of one child's tree; TensorFlow's pools included
+MAX_TASKS = unprivileged.MAX_TASKS  # processes and threads of one child's tree
 # Passed on from the grader's environment when set: where things are and how to compute,
 # never credentials.
 PASSED_ON = (
@@ -131,20 +139,42 @@ def unavailable_reason() -> str:
     return ""
 
 
+def sandbox(mode: str) -> str:
+    """The sandbox that isolation ``mode`` gives on this machine: BUBBLEWRAP, USER or ''."""
+    if mode == "off" or not forkserver.FORKS:
+        return ""
+    if mode != USER_MODE and not unavailable_reason():
+        return BUBBLEWRAP
+    return USER if not unprivileged.unavailable_reason() else ""
+
+
 def refusal(mode: str) -> str:
     """Why isolation ``mode`` refuses to grade on this machine; '' when it does not."""
-    if mode != "required" or not unavailable_reason():
+    if mode == USER_MODE and not sandbox(mode):
+        return (
+            f"isolation: no unprivileged user ({unprivileged.unavailable_reason()}): "
+            "--isolation user refuses to grade without it"
+        )
+    if mode != "required" or sandbox(mode):
         return ""
     return (
-        f"{UNAVAILABLE} ({unavailable_reason()}): --isolation required refuses to grade without it"
+        f"{UNAVAILABLE} (bubblewrap: {unavailable_reason()}; unprivileged user: "
+        f"{unprivileged.unavailable_reason()}): --isolation required refuses to grade without one"
     )
 
 
 def notice(mode: str) -> str:
-    """The line to print once when ``mode`` grades without a sandbox; '' when none is due."""
-    return (
-        f"{UNAVAILABLE} ({unavailable_reason()})" if mode == "auto" and unavailable_reason() else ""
-    )
+    """The line to print once about the sandbox ``mode`` grades in; '' when none is due.
+
+    Said when there is none (``auto``), when the unprivileged user stands in for bubblewrap,
+    and whenever a sandbox was asked for by name or required.
+    """
+    kind = sandbox(mode)
+    if kind == USER and mode != USER_MODE:
+        return f"isolation: {USER}, since bubblewrap cannot run here ({unavailable_reason()})"
+    if kind and mode in ("required", USER_MODE):
+        return f"isolation: {kind}"
+    return f"{UNAVAILABLE} ({unavailable_reason()})" if mode == "auto" and not kind else ""
 
 
 def _namespace_options() -> list[str]:
@@ -192,8 +222,9 @@ class Cgroups:
         probe.remove()
         return usable
 
-    def add(self, name: str, memory_bytes: int) -> list[str]:
-        """Make child ``name``'s cgroups; return their ``cgroup.procs`` as the sandbox sees them."""
+    def add(self, name: str, memory_bytes: int, mounted: bool = True) -> list[str]:
+        """Make child ``name``'s cgroups; return their ``cgroup.procs`` as the child sees them:
+        where bubblewrap binds them (``mounted``), or where they are."""
         if not self.folders:
             return []
         settings = {
@@ -205,7 +236,8 @@ class Cgroups:
             (folder / name).mkdir(exist_ok=True)
             setting, value = settings[controller]
             (folder / name / setting).write_text(str(value))
-            procs.append(f"{CGROUP_MOUNT}/{controller}/{name}/cgroup.procs")
+            where = f"{CGROUP_MOUNT}/{controller}" if mounted else str(folder)
+            procs.append(f"{where}/{name}/cgroup.procs")
         return procs
 
     def binds(self) -> list[str]:
@@ -246,18 +278,25 @@ class Server:
         workdir.mkdir(parents=True, exist_ok=True)
         if refusal(mode):
             raise IsolationUnavailable(refusal(mode))
-        usable = mode != "off" and forks and not unavailable_reason()
-        self.binary = bwrap() if usable else None
+        self.kind = sandbox(mode) if forks else ""
+        self.binary = bwrap() if self.kind == BUBBLEWRAP else None
+        self.users: unprivileged.Users | None = None
+        self._running: dict[int, forkserver.Child] = {}  # the unprivileged users' children
+        self._users_lock = threading.Lock()
+        if self.kind == USER:
+            self._claim_users(workdir)
         run = f"labkit-{os.getpid()}-{workdir.name}"
-        self.cgroups = Cgroups.create(run) if self.binary else Cgroups(run)
+        self.cgroups = Cgroups.create(run) if self.kind else Cgroups(run)
         self._count = itertools.count()
         # Outside the work folder, which each child sees only its own lab's part of.
         self.data_folder = Path(tempfile.mkdtemp(prefix="labkit-data-"))
+        if self.kind == USER:
+            self.data_folder.chmod(0o755)  # every child reads the datasets, none writes them
         self._problems: dict[str, str] = {}  # datasets that could not be loaded, with why
         self._pending: list[Dataset] = []  # datasets that only Keras' loader can read
         self._staging = threading.Lock()
         files = self._local_files(data)
-        binds = _data_binds(files, self.data_folder, linked=self.binary is None)
+        binds = _data_binds(files, self.data_folder, self.binary is None, self.kind == USER)
         env = environment(
             {**CHILD_SETTINGS, **(_inside() if self.binary else {})},
             data=self.data_folder,
@@ -281,8 +320,20 @@ class Server:
 
     @property
     def active(self) -> bool:
-        """Whether children run isolated: bubblewrap, each in its own folders."""
+        """Whether children run in bubblewrap, each confined to its own folders."""
         return self.binary is not None
+
+    def _claim_users(self, workdir: Path) -> None:
+        """Hold a block of uids for the children, once the work folder is known to be reachable."""
+        problem = unprivileged.reachable(workdir)
+        if not problem:
+            workdir.chmod(0o711)  # passed through, never listed
+            try:
+                self.users = unprivileged.Users.claim()
+            except unprivileged.UsersUnavailable as error:
+                problem = str(error)
+        if problem:
+            raise IsolationUnavailable(f"isolation: no {USER}: {problem}")
 
     def _local_files(self, data: Sequence[Dataset]) -> dict[str, Path]:
         """The datasets' files on this machine, by name; the others wait in ``_pending``."""
@@ -308,7 +359,9 @@ class Server:
         with self._staging:
             for dataset in self._pending:
                 try:
-                    datasets.write_npz(dataset, self.data_folder)
+                    written = datasets.write_npz(dataset, self.data_folder)
+                    if self.kind == USER:
+                        written.chmod(0o644)
                 except datasets.DatasetUnavailable as error:
                     self._problems[dataset.name] = str(error)
             self._pending = []
@@ -324,6 +377,8 @@ class Server:
     ) -> forkserver.Child:
         """Start a child for ``request`` that sees ``inputs``, read-only, and writes ``outputs``."""
         self.stage()
+        if self.kind == USER:
+            return self._start_as_user(request, inputs, outputs, memory_bytes)
         if self.active:
             name = str(next(self._count))
             request = {**request, "cgroups": self.cgroups.add(name, memory_bytes)}
@@ -335,6 +390,28 @@ class Server:
             }
         return self.server.start(request)
 
+    def _start_as_user(
+        self, request: dict[str, Any], inputs: list[Path], outputs: list[Path], memory_bytes: int
+    ) -> forkserver.Child:
+        """Start a child that runs as a user of its own, reading ``inputs`` and writing
+        ``outputs`` and its scratch folder, and nothing else of the grader's."""
+        assert self.users is not None
+        with self._users_lock:
+            running = [uid for uid, child in self._running.items() if not child.ended.is_set()]
+            uid = self.users.take(running)
+            self._running[uid] = forkserver.Child()  # taken, until its child is known
+        writable = list(dict.fromkeys([*outputs, Path(request["scratch"])]))
+        unprivileged.prepare(uid, inputs, writable, self.workdir)
+        request = {
+            **request,
+            "cgroups": self.cgroups.add(str(next(self._count)), memory_bytes, mounted=False),
+            "user": {"uid": uid, "tasks": MAX_TASKS},
+        }
+        child = self.server.start(request)
+        with self._users_lock:
+            self._running[uid] = child
+        return child
+
     def preload(self, wanted: list[Dataset]) -> None:
         """Have the server read these datasets once, for the children it forks later."""
         self.stage()
@@ -345,6 +422,8 @@ class Server:
         self.server.close()
         self.cgroups.remove()
         shutil.rmtree(self.data_folder, ignore_errors=True)
+        if self.users is not None:
+            self.users.release()  # only now: the server has ended every user's processes
 
 
 def _inside() -> dict[str, str]:
@@ -354,24 +433,42 @@ def _inside() -> dict[str, str]:
     return {"HOME": "/tmp", "PYTHONPATH": str(Path(labkit.__file__).parent.parent)}
 
 
-def _data_binds(files: dict[str, Path], folder: Path, linked: bool) -> list[str]:
+def _data_binds(
+    files: dict[str, Path], folder: Path, linked: bool, copied: bool = False
+) -> list[str]:
     """Lay out ``folder`` so that it holds ``<name>.npz`` for every staged dataset.
 
-    Without a sandbox each file is a link to its source; in one, the source is bound
+    Without a sandbox each file is a link to its source; in bubblewrap, the source is bound
     read-only over an empty file of that name (bubblewrap cannot make one in a read-only
-    folder), and these are the options that bind them.
+    folder), and these are the options that bind them. For unprivileged users (``copied``)
+    it is a hard link or a copy, readable by all, since its source may be in a folder
+    (the course's, root's home) that they cannot enter.
     """
     options = []
     for name, source in files.items():
         staged = folder / f"{name}.npz"
         if source == staged:
             continue
-        if linked:
+        if copied:
+            _link_or_copy(source, staged)
+        elif linked:
             staged.symlink_to(source)
         else:
             staged.touch()
             options += ["--ro-bind", str(source), str(staged)]
     return options
+
+
+def _link_or_copy(source: Path, staged: Path) -> None:
+    try:
+        os.link(source, staged)
+        if staged.stat().st_mode & 0o444 == 0o444:
+            return
+        staged.unlink()  # a link would change the source's own mode
+    except OSError:
+        pass
+    shutil.copyfile(source, staged)
+    staged.chmod(0o644)
 
 
 def _command(
@@ -417,3 +514,31 @@ def _python_folders(environment: dict[str, str]) -> list[str]:
         if not any(folder.startswith(other + os.sep) for other in folders[:index])
         and not folder.startswith("/usr" + os.sep)
     ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Say which sandbox grading in a mode (default ``required``) uses here; exit 1 for none.
+
+    Usage: ``python -m labkit.sandbox.isolation [MODE]``, as an autograder's build does.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    mode = args[0] if args else "required"
+    if mode not in MODES:
+        print(f"unknown isolation mode {mode!r}: choose one of {', '.join(MODES)}")
+        return 2
+    kind = sandbox(mode)
+    if kind == BUBBLEWRAP:
+        print(f"sandbox: {BUBBLEWRAP}. Grading with --isolation {mode} runs student code in it.")
+    elif kind == USER:
+        why = f" Bubblewrap cannot run here ({unavailable_reason()})." if mode != USER_MODE else ""
+        print(
+            f"sandbox: {USER}.{why} Grading with --isolation {mode} runs student code as a user "
+            "of its own, which cannot read the grader's files."
+        )
+    else:
+        print(f"sandbox: none. {refusal(mode) or notice(mode)}")
+    return 0 if kind else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -57,6 +57,7 @@ class Harvest:
     problem: str = ""
     # Why the grader could not run the harvest, when that is not the submission's doing.
     grader_problem: str = ""
+    shown: str = ""  # the module's path as the student knows it, when it is in a subfolder
 
     def step(self, name: str) -> Step:
         """How step ``name`` ended; a step the child never finished says why."""
@@ -77,7 +78,12 @@ class Harvest:
         With ``dependencies``, a failed step that ``name`` needs is the cause.
         """
         if self.module_path is None:
-            return Cause(f"not submitted: no {self.lab.name}.py was found", "not submitted")
+            name = self.lab.name
+            return Cause(
+                f"not submitted: no {name}.py or {name}.ipynb was found at the top of the "
+                "submission, in its exercises/ folder or in exactly one other folder",
+                "not submitted",
+            )
         outcome = self.step("import")
         if outcome.status != harvest.OK:
             if self.running() == "import" and self.problem:
@@ -215,7 +221,7 @@ def run(
     """
     folder = workdir / lab.name
     for part in ("in", "out", "scratch", "harvest"):  # scratch: where no sandbox gives a /tmp
-        (folder / part).mkdir(parents=True, exist_ok=True)
+        (folder / part).mkdir(mode=0o700, parents=True, exist_ok=True)  # the sandbox opens some
     result = Harvest(lab, module_path, folder / "harvest", inputs=_inputs(lab))
     if module_path is None:
         result.problem = "not submitted"
