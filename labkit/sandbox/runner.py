@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from labkit.intake import notebooks
-from labkit.intake.submission import MAX_MODULE_BYTES, MAX_NOTEBOOK_BYTES
+from labkit.intake.submission import MAX_MODULE_BYTES
 from labkit.sandbox import forkserver, harvest, isolation, screen, tamper
 from labkit.spec import datasets
 from labkit.spec.failures import Cause, CheckFailed, GraderFault, todo_text
@@ -229,6 +229,9 @@ def run(
     except (notebooks.NotebookUnreadable, SubmissionUnreadable) as error:
         result.problem = str(error)
         return result
+    except notebooks.ConverterFailed as error:  # the grader's own process, not the notebook
+        result.grader_problem = str(error)
+        return result
     np.savez(folder / "in" / harvest.INPUTS, **result.inputs)
     if server is None:
         with start_server(workdir, data=[lab.dataset]) as own:
@@ -275,14 +278,11 @@ def _copy_module(module: Path, folder: Path) -> Path:
 
 
 def _module_from_notebook(notebook: Path, folder: Path, lab: Lab) -> tuple[Path, notebooks.Module]:
-    """Write the module a notebook defines next to nothing else; its cells are not run."""
-    size = notebook.stat().st_size
-    if size > MAX_NOTEBOOK_BYTES:
-        raise notebooks.NotebookUnreadable(
-            f"{notebook.name} is {size / 2**20:.1f} MB, more than the "
-            f"{MAX_NOTEBOOK_BYTES / 2**20:g} MB the grader reads: clear its outputs (in "
-            "Jupyter, Edit > Clear All Outputs), save it and hand it in again"
-        )
+    """Write the module a notebook defines next to nothing else; its cells are not run.
+
+    The notebook is read as ``_copy_module`` reads a module, never through a link, and
+    converted in a child process with limits of its own (``notebooks.convert``).
+    """
     converted = notebooks.convert(notebook, lab)
     module = folder / converted.filename
     module.write_text(converted.text, encoding="utf-8")
