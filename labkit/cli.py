@@ -22,6 +22,7 @@ from labkit.report import checkresults, classroom, junit, scoretable
 from labkit.sandbox import isolation
 from labkit.spec.course import Course, CourseError, labs_table
 from labkit.spec.limits import Limits, SettingError, add_options
+from labkit.spec.text import clean_message
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_UNGRADED = 3  # the grader could not judge some checks: grade again, not the student's fault
@@ -148,7 +149,8 @@ def _pytest_args(args: argparse.Namespace, graders: Path) -> list[str]:
 def _explain(output: str, code: int) -> None:
     """Show why grading stopped before any check ran: pytest's errors, not TensorFlow's logs."""
     errors = [line for line in output.splitlines() if line.startswith(("ERROR", "E   "))]
-    print("\n".join(errors) if errors else output[-3000:], file=sys.stderr)
+    shown = "\n".join(errors) if errors else output[-3000:]
+    print(clean_message(shown, limit=3000), file=sys.stderr)  # it may quote a submission
     print(f"grading stopped before any check ran (pytest exit code {code})", file=sys.stderr)
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import COURSE, REFERENCE, SUBMISSIONS, Graded
+import xmlschema
+from conftest import COURSE, GRADERS, REFERENCE, SUBMISSIONS, Graded
 
 from labkit.intake import notebooks
 
@@ -95,6 +96,36 @@ def test_a_notebook_over_the_conversion_limits_could_not_be_read(tmp_path, monke
     monkeypatch.setattr(notebooks, "CONVERSION_WALL_SECONDS", 0.01)
     with pytest.raises(notebooks.NotebookUnreadable, match="could not be read"):
         notebooks.convert(path, COURSE.lab(CV1))
+
+
+# 6. Terminal escapes: every text a reader gets is cleaned where checks are judged.
+
+
+def test_terminal_escapes_in_a_class_name_reach_no_reader(tmp_path):
+    folder = beside_the_reference(tmp_path / "submission")
+    shutil.copy(ATTACKS / "terminal_escapes.py", folder / f"{CV1}.py")
+    results, xml = tmp_path / "results.json", tmp_path / "junit.xml"
+    summary = tmp_path / "summary.md"
+    finished = labkit(
+        *("--course", str(GRADERS.parent), "--submission", str(folder)),
+        *("--lab", CV1, "--lab", CV3),
+        *("--results", str(results), "--junitxml", str(xml)),
+        cwd=tmp_path,
+        GITHUB_STEP_SUMMARY=str(summary),
+    )
+    assert finished.returncode == 1, finished.stdout[-3000:] + finished.stderr[-3000:]
+    table = finished.stdout
+    for text in (table, finished.stderr, results.read_text(), xml.read_text(), summary.read_text()):
+        assert not CONTROL.search(text), repr(CONTROL.search(text))
+    # The real score shows, and the fake one only as text under the check it failed.
+    found = json.loads(results.read_text())
+    cv1 = [test for test in found["tests"] if test["tags"][0] == CV1]
+    assert 0 < sum(test["score"] for test in cv1) < sum(test["max_score"] for test in cv1)
+    structure = next(test["output"] for test in cv1 if test["tags"][1] == "structure")
+    assert "All 9 checks passed." in structure and "4,096 units" in structure
+    assert "failed check to fix first" in table and "checks passed" not in table.splitlines()[-2]
+    assert re.search(r"^cv3_mnist_cnn .* 11/11$", table, re.MULTILINE)
+    xmlschema.XMLSchema(SCHEMA).validate(str(xml))
 
 
 # 7. A notebook that is a link is refused, and no error quotes a file's content.

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import stat
 import zipfile
@@ -30,6 +29,8 @@ from labkit.spec import datasets
 from labkit.spec.failures import Cause, CheckFailed, GraderFault, todo_text
 from labkit.spec.lab import ARRAY, FIGURE, MODEL, Data, Lab, Value
 from labkit.spec.limits import Limits
+from labkit.spec.text import MAX_MESSAGE as MAX_MESSAGE
+from labkit.spec.text import clean_message
 
 MAX_FILE_BYTES = 256 * 2**20
 MAX_UNPACKED_BYTES = 1024 * 2**20  # all files kept of a lab, and all members of one zip
@@ -453,28 +454,6 @@ def _read_events(lines: list[str]) -> dict[str, Step]:
         except (ValueError, KeyError, TypeError):
             continue  # a line the submission scribbled over; the steps it hid read as missing
     return steps
-
-
-MAX_MESSAGE = 500  # characters of a message from the child: enough for any real error
-# ANSI escape sequences whole, so no colour or cursor code is left half-stripped, then every
-# other C0 and C1 control but newline and tab.
-ESCAPES = re.compile(r"(\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b[@-_]")
-CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def clean_message(text: str) -> str:
-    """Text from student code, fit for the table and the results file.
-
-    Without control characters, and at most MAX_MESSAGE characters: a long text keeps its
-    start and its end, where the harvest names the line of the student's file.
-    """
-    if len(text) > MAX_MESSAGE * 20:  # only the ends are shown, so only they are cleaned
-        text = text[: MAX_MESSAGE * 10] + text[-MAX_MESSAGE * 10 :]
-    text = CONTROLS.sub("", ESCAPES.sub("", text.replace("\r\n", "\n")))
-    if len(text) <= MAX_MESSAGE:
-        return text
-    tail = MAX_MESSAGE // 5
-    return f"{text[: MAX_MESSAGE - tail - 3]} … {text[-tail:]}"
 
 
 def _shown(step: str) -> str:
