@@ -16,6 +16,7 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
+from labkit.grading import invocation
 from labkit.grading.capture import captured_output
 from labkit.intake import submission
 from labkit.report import checkresults, classroom, junit, scoretable
@@ -74,12 +75,16 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         # The plugin writes the file whole, once every check has run; the table is read back.
         results_file = args.results or Path(folder) / "results.json"
         results_file.unlink(missing_ok=True)
-        pytest_args = [*_pytest_args(args, course.graders), "--results", str(results_file)]
-        if args.verbose:
-            code = pytest.main(pytest_args)
-        else:
-            with captured_output() as captured:
+        pytest_args = [
+            *_pytest_args(args, course.graders, Path(folder)),
+            *("--results", str(results_file)),
+        ]
+        with invocation.isolated_environment():
+            if args.verbose:
                 code = pytest.main(pytest_args)
+            else:
+                with captured_output() as captured:
+                    code = pytest.main(pytest_args)
         if not results_file.is_file():
             if not args.verbose:
                 _explain(captured.text, code)
@@ -128,16 +133,20 @@ def _write_reports(
             )
 
 
-def _pytest_args(args: argparse.Namespace, graders: Path) -> list[str]:
+def _pytest_args(args: argparse.Namespace, graders: Path, folder: Path) -> list[str]:
+    """pytest's arguments for ``args``; ``folder`` holds the run's own files.
+
+    Only labkit's plugin and the course's graders configure the run: nothing from the
+    folder it runs in, which may be a student's repository (``invocation``).
+    """
     pytest_args = [
         str(graders),
+        *invocation.isolated_args(graders, folder),
         "--submission",
         str(args.submission),
         *Limits.from_options(partial(getattr, args)).to_args(),
         "--isolation",
         args.isolation,
-        "-p",
-        "no:cacheprovider",
     ]
     if not args.verbose:
         pytest_args += ["--quiet", "--no-header", "--tb=no", "-p", "no:warnings"]

@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import xmlschema
-from conftest import COURSE, GRADERS, REFERENCE, SUBMISSIONS, Graded
+from conftest import COURSE, EXERCISES, GRADERS, REFERENCE, SUBMISSIONS, Graded
 
 from labkit.intake import notebooks
 
@@ -157,3 +157,52 @@ def test_a_broken_notebook_is_described_without_quoting_it(tmp_path):
         notebooks.read(path)
     assert "root" not in str(raised.value)
     assert "not JSON, at line 1, column 1" in str(raised.value)
+
+
+# 8. A student's repository configures nothing of a grading run.
+
+FORCE_PASS = """
+import pytest
+from pathlib import Path
+
+Path(__file__).with_name("{name}.loaded").write_text("loaded")
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)  # innermost: before labkit's plugin sees it
+def pytest_runtest_makereport(item, call):
+    report = yield
+    report.outcome = "passed"  # every check passes, whatever it found
+    call.excinfo = None
+    return report
+"""
+
+
+def student_repository(root: Path) -> Path:
+    """A copy of the student release's layout, with every way to configure pytest from it."""
+    shutil.copytree(GRADERS, root / "graders", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(EXERCISES, root / "exercises", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "conftest.py").write_text(FORCE_PASS.format(name="conftest"))
+    (root / "forcepass.py").write_text(FORCE_PASS.format(name="forcepass"))
+    options = "pythonpath = .\naddopts = -p forcepass\n"
+    (root / "pytest.ini").write_text(f"[pytest]\n{options}")
+    (root / "tox.ini").write_text(f"[pytest]\n{options}")
+    (root / "setup.cfg").write_text(f"[tool:pytest]\n{options}")
+    (root / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\npythonpath = ["."]\naddopts = ["-p", "forcepass"]\n'
+    )
+    (root / "graders" / "pytest.ini").write_text(f"[pytest]\n{options}")
+    for name in ("sitecustomize.py", "usercustomize.py"):
+        (root / name).write_text(f"open({str(root / name)!r} + '.loaded', 'w').close()\n")
+    (root / "attack.pth").write_text(f"import os; open({str(root / 'pth.loaded')!r}, 'w')\n")
+    return root
+
+
+def test_a_repository_that_makes_every_check_pass_grades_its_stubs_as_zero(tmp_path):
+    root = student_repository(tmp_path / "repo")
+    results = tmp_path / "results.json"
+    finished = labkit("--results", str(results), cwd=root, PYTEST_ADDOPTS="-p forcepass")
+    assert finished.returncode == 1, finished.stdout[-3000:] + finished.stderr[-3000:]
+    found = json.loads(results.read_text())
+    assert found["score"] == 0 < found["max_score"]
+    assert not list(root.glob("*.loaded")), "something of the repository was loaded"
+    assert "is still a TODO" in finished.stdout
