@@ -159,7 +159,8 @@ def convert(path: Path, lab: Lab) -> Module:
         "cpu_seconds": CONVERSION_CPU_SECONDS,
         "memory_bytes": CONVERSION_MEMORY_BYTES,
     }
-    command = [sys.executable, "-P", "-c", _CHILD, json.dumps(request)]  # -P: not the cwd
+    # -P: nothing importable from the folder the grader runs in, which may be the student's.
+    command = [sys.executable, "-P", "-c", _CHILD, json.dumps(request)]
     try:
         finished = subprocess.run(
             command, input=data, capture_output=True, timeout=CONVERSION_WALL_SECONDS
@@ -195,7 +196,12 @@ def _over_limits(name: str) -> str:
 
 
 _OVER_LIMITS = {_EXIT_MEMORY, -getattr(signal, "SIGXCPU", signal.SIGTERM), -signal.SIGKILL}
-_CHILD = "from labkit.intake import notebooks; notebooks._child()"
+# The folder this labkit was imported from comes last on the child's path: an installed
+# labkit is found first as usual, and one run from its source folder is found too.
+_CHILD = (
+    f"import sys; sys.path.append({str(Path(__file__).resolve().parents[2])!r}); "
+    "from labkit.intake import notebooks; notebooks._child()"
+)
 
 
 def _child() -> None:
