@@ -21,6 +21,7 @@ Usage: ``module = notebooks.convert(Path("my_lab.ipynb"), lab); module.text``
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import stat
@@ -238,7 +239,7 @@ def _limit(cpu_seconds: float, memory_bytes: int) -> None:
     except ImportError:  # Windows: the wall-clock timeout alone
         return
     for kind, value in (
-        (resource.RLIMIT_CPU, int(cpu_seconds)),
+        (resource.RLIMIT_CPU, max(1, math.ceil(cpu_seconds))),
         (getattr(resource, "RLIMIT_AS", None), memory_bytes),
     ):
         if kind is None:
