@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from labkit.grading import cache
+from labkit.grading import cache, invocation
 from labkit.grading.capture import captured_output
 from labkit.grading.plugin import reused_line
 from labkit.intake import submission
@@ -24,6 +24,7 @@ from labkit.report import checkresults, junit, scoretable
 from labkit.sandbox import isolation
 from labkit.spec.course import Course, CourseError, labs_table
 from labkit.spec.limits import Limits, SettingError, add_options
+from labkit.spec.text import clean_message
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_UNGRADED = 3  # the grader could not judge some checks: grade again, not the student's fault
@@ -75,17 +76,21 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         # The plugin writes the file whole, once every check has run; the table is read back.
         results_file = args.results or Path(folder) / "results.json"
         results_file.unlink(missing_ok=True)
-        pytest_args = [*_pytest_args(args, course.graders), "--results", str(results_file)]
+        pytest_args = [
+            *_pytest_args(args, course.graders, Path(folder)),
+            *("--results", str(results_file)),
+        ]
         reused_log = Path(folder) / "reused.txt"
         pytest_args += ["--cache-log", str(reused_log)]
         kept = Path(folder) / "artifacts"  # the training runs and figures a feedback page shows
         if args.feedback:
             pytest_args += ["--artifacts", str(kept)]
-        if args.verbose:
-            code = pytest.main(pytest_args)
-        else:
-            with captured_output() as captured:
+        with invocation.isolated_environment():
+            if args.verbose:
                 code = pytest.main(pytest_args)
+            else:
+                with captured_output() as captured:
+                    code = pytest.main(pytest_args)
         if not results_file.is_file():
             if not args.verbose:
                 _explain(captured.text, code)
@@ -145,16 +150,20 @@ def _write_feedback(
     path.write_text(feedback.page(graded.name, results, kept, course), encoding="utf-8")
 
 
-def _pytest_args(args: argparse.Namespace, graders: Path) -> list[str]:
+def _pytest_args(args: argparse.Namespace, graders: Path, folder: Path) -> list[str]:
+    """pytest's arguments for ``args``; ``folder`` holds the run's own files.
+
+    Only labkit's plugin and the course's graders configure the run: nothing from the
+    folder it runs in, which may be a student's repository (``invocation``).
+    """
     pytest_args = [
         str(graders),
+        *invocation.isolated_args(graders, folder),
         "--submission",
         str(args.submission),
         *Limits.from_options(partial(getattr, args)).to_args(),
         "--isolation",
         args.isolation,
-        "-p",
-        "no:cacheprovider",
     ]
     if not args.verbose:
         pytest_args += ["--quiet", "--no-header", "--tb=no", "-p", "no:warnings"]
@@ -168,7 +177,8 @@ def _pytest_args(args: argparse.Namespace, graders: Path) -> list[str]:
 def _explain(output: str, code: int) -> None:
     """Show why grading stopped before any check ran: pytest's errors, not TensorFlow's logs."""
     errors = [line for line in output.splitlines() if line.startswith(("ERROR", "E   "))]
-    print("\n".join(errors) if errors else output[-3000:], file=sys.stderr)
+    shown = "\n".join(errors) if errors else output[-3000:]
+    print(clean_message(shown, limit=3000), file=sys.stderr)  # it may quote a submission
     print(f"grading stopped before any check ran (pytest exit code {code})", file=sys.stderr)
 
 

@@ -76,3 +76,21 @@ def test_a_check_the_grader_could_not_grade_is_an_error_not_a_failure():
     suite = ElementTree.fromstring(xml.encode()).find("testsuite")
     assert suite is not None
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("4", "1", "1")
+
+
+def test_text_xml_forbids_is_dropped_so_the_report_stays_well_formed(schema):
+    # Messages are cleaned where checks are judged; whatever results it is given, the file
+    # must still parse: one forbidden character makes a CI server drop the whole report.
+    hostile = CheckResult(
+        "cv1_mnist_intro",
+        "structure",
+        "Layer\x0b types",
+        2,
+        False,
+        "found \x1b[2J\x00\x08\ud800\ufffe\U0001f600 \t<&>",
+    )
+    xml = junit.junit_xml([hostile], seconds=1)
+    schema.validate(xml)
+    failure = cases(xml)["Layer types"].find("failure")
+    assert failure is not None
+    assert failure.get("message") == failure.text == "found [2J\U0001f600 \t<&>"

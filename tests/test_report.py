@@ -42,3 +42,13 @@ def test_results_json_sums_scores():
         "output": "Expected (None, 784)",
         "tags": ["cv1_mnist_intro", "shapes"],
     }
+
+
+def test_the_markdown_summary_makes_no_link_or_image_from_student_text():
+    planted = "see [the fix](https://evil.example) ![pixel](https://evil.example/p.png) | x"
+    table = scoretable.markdown_table(
+        [CheckResult("cv1_mnist_intro", "structure", "Layer types", 2, False, planted)]
+    )
+    row = next(line for line in table.splitlines() if "Layer types" in line)
+    assert "[" not in row and "]" not in row and row.count("|") == 6
+    assert "&#91;the fix&#93;(https://evil.example)" in row

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 
 from labkit.intake.sourcecode import Cell, Module, assemble, without_magics
@@ -229,6 +232,17 @@ LOCATED = [
         id="in-an-unreadable-cell",
     ),
     pytest.param(
+        ["print(", "def f():\n    return WIDTH"],
+        2,
+        "    return WIDTH",
+        "NameError: name 'WIDTH' is not defined (line {line} of lab.py)",
+        [
+            "No cell that Python can read defines `WIDTH`",
+            'cannot read cell 1, which starts "print("',
+        ],
+        id="nowhere-but-a-cell-is-unreadable",
+    ),
+    pytest.param(
         ["X = WIDTH", "WIDTH = 3"],
         1,
         "X = WIDTH",
@@ -270,3 +284,59 @@ def test_without_magics_keeps_line_numbers():
     assert without_magics(cell).splitlines() == ["", "x = 1", "", "y = 2"]
     assert without_magics("%%writefile a.py\nx = 1\ny = 2") == "\n\n"
     assert without_magics("%%time\nx = 1") == "\nx = 1"
+
+
+# Hostile cells (issue 18, finding 5). Each size below took seconds before the fix and grows
+# with the square of the size: a 100 KB cell took minutes. CPU time, so a busy machine does
+# not make the test fail.
+
+
+def test_finding_where_an_unreadable_cell_sets_a_name_is_linear():
+    # The search for "name: annotation = ..." backtracked over every colon: 30 KB took 10 s.
+    colons = "x" + ":x" * 15_000
+    built = module(colons, colons + " = 1", "def f():\n    return x", graded=(3,))
+    started = time.process_time()
+    explained = built.explain("x")
+    assert time.process_time() - started < 0.5
+    assert explained.startswith("`x` seems to be set in cell 2")
+
+
+def test_many_statements_on_one_line_are_cut_out_in_linear_time():
+    # Each statement was cut out of a fresh encoding of its whole line: 10,000 statements on
+    # a 16 MB line took 16 s.
+    line = "a=a;" * 10_000 + "s = '" + "x" * 2**24 + "'"
+    started = time.process_time()
+    built = module("a = 1\n" + line, "def f():\n    return a", graded=(2,))
+    assert time.process_time() - started < 3
+    assert built.text.count("a=a\n") == 10_000
+    assert run(built.text)["f"]() == 1
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param("WIDTH = a" + "+a" * 2_000, id="too-deep-for-the-grader"),
+        pytest.param("WIDTH = a" + "+a" * 100_000, id="too-deep-for-python"),
+        pytest.param("WIDTH = " + "-" * 100_000 + "a", id="too-complex-for-the-parser"),
+        pytest.param("WIDTH = 1\0", id="a-null-byte"),
+    ],
+)
+def test_a_cell_too_deep_to_read_is_unreadable_not_a_crash(source):
+    built = module(source, "def f():\n    return WIDTH", graded=(2,))
+    assert "WIDTH" not in built.toplevel
+    assert "cannot read that cell" in built.explain("WIDTH")
+    broken = module(source, graded=(1,))  # a graded one is kept whole, to fail loudly
+    assert source.splitlines()[0][:20] in broken.text
+
+
+def test_a_module_travels_as_json():
+    built = module(
+        "N = 1\nM = 2", "def helper():\n    K = 3", "print(", "def f():\n    return N", graded=(4,)
+    )
+    again = Module.from_json(json.loads(json.dumps(built.to_json())))
+    assert (again.text, again.filename, again.shown_as) == (built.text, "lab.py", "lab.ipynb")
+    assert [(o and (o.cell, o.line)) for o in again.origins] == [
+        (o and (o.cell, o.line)) for o in built.origins
+    ]
+    for name in ("N", "K", "missing"):
+        assert again.explain(name) == built.explain(name)

@@ -114,21 +114,23 @@ class Worker:
         import keras
         import pytest
 
+        from labkit.grading import invocation
         from labkit.grading.capture import captured_output
         from labkit.grading.plugin import SharedServer
 
         options = self.options
         args = [
             str(self.course.graders),
+            *invocation.isolated_args(self.course.graders, results.parent),
             *("--submission", str(submission), "--results", str(results)),
             *("--artifacts", str(kept), "--isolation", options.isolation),
             *options.limits.to_args(),
             *(("--training-cache", options.cache) if options.cache else ()),
-            *("-p", "no:cacheprovider", "--quiet", "--no-header", "--tb=no", "-p", "no:warnings"),
+            *("--quiet", "--no-header", "--tb=no", "-p", "no:warnings"),
         ]
         for name in options.labs:
             args += ["--lab", name]
-        with captured_output() as captured:
+        with invocation.isolated_environment(), captured_output() as captured:
             code = pytest.main(args, plugins=[SharedServer(self.server)])
         keras.backend.clear_session()  # models the checks loaded, from this submission
         errors = [line for line in captured.text.splitlines() if line.startswith("ERROR")]

@@ -31,8 +31,11 @@ from labkit.spec.course import Course, check_of
 from labkit.spec.failures import CheckFailed, GraderFault
 from labkit.spec.lab import Lab
 from labkit.spec.limits import Limits, SettingError, add_options
+from labkit.spec.text import clean_message
 
 session_key = pytest.StashKey["GradingSession"]()
+# The longest check message kept: a real one, the layers expected and found, is under 1,000.
+MAX_CHECK_MESSAGE = 4000
 note_key = pytest.StashKey[str]()
 
 
@@ -353,18 +356,22 @@ def pytest_runtest_makereport(
         ungraded = error is not None and not isinstance(error, CheckFailed)
         if isinstance(error, CheckFailed):
             message = item.config.stash[session_key].once(lab_name, error)
-            report_.longrepr = f"{lab_name}: {message}"
         elif ungraded:
             message = f"{checkresults.COULD_NOT_GRADE}: {_grader_fault(error)}"
-            report_.longrepr = f"{lab_name}: {message}"
         else:
             message = item.stash.get(note_key, "")
+        # The one place every check's text passes: whatever student code, Keras or pytest
+        # put in it, every reader (the table, the results file, JUnit, Markdown, HTML and
+        # pytest's own report) gets it cleaned of escapes and control characters.
+        message = clean_message(message, MAX_CHECK_MESSAGE)
+        if error is not None:
+            report_.longrepr = f"{lab_name}: {message}"
         check = check_of(lab, item.name, getattr(item, "obj", None), marker)
         item.config.stash[session_key].results.append(
             CheckResult(
                 lab=lab_name,
                 category=check.category,
-                description=check.description,
+                description=clean_message(check.description, MAX_CHECK_MESSAGE),
                 max_points=check.points,
                 passed=report_.passed,
                 message=message,

@@ -18,6 +18,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 BUILTINS = frozenset(dir(builtins))
 # In a kernel's input history, magics and shell escapes read as calls to get_ipython().
@@ -117,6 +118,63 @@ class Module:
     nested: dict[str, list[tuple[Cell, str]]] = field(default_factory=dict)
     unreadable: list[tuple[Cell, SyntaxError]] = field(default_factory=list)
 
+    def to_json(self) -> dict[str, Any]:
+        """The module as JSON data, for a conversion done in another process.
+
+        Of the cells that bind a name, only the distinct ones are kept, in order: messages
+        name the first.
+        """
+        index: dict[int, int] = {}
+        listed: list[Cell] = []
+
+        def ref(cell: Cell) -> int:
+            if id(cell) not in index:
+                index[id(cell)] = len(listed)
+                listed.append(cell)
+            return index[id(cell)]
+
+        found = {
+            "text": self.text,
+            "filename": self.filename,
+            "shown_as": self.shown_as,
+            "origins": [None if o is None else [ref(o.cell), o.line] for o in self.origins],
+            "toplevel": {
+                name: list(dict.fromkeys(ref(cell) for cell in cells))
+                for name, cells in self.toplevel.items()
+            },
+            "nested": {
+                name: [list(pair) for pair in dict.fromkeys((ref(c), why) for c, why in places)]
+                for name, places in self.nested.items()
+            },
+            "unreadable": [[ref(c), e.msg, e.lineno] for c, e in self.unreadable],
+        }
+        found["cells"] = [[cell.label, cell.source, cell.graded] for cell in listed]
+        return found
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Module:
+        """The module that ``to_json`` gave ``data`` for."""
+        cells = [
+            Cell(str(label), str(source), bool(graded)) for label, source, graded in data["cells"]
+        ]
+        return cls(
+            text=str(data["text"]),
+            filename=str(data["filename"]),
+            shown_as=str(data["shown_as"]),
+            origins=[
+                None if o is None else Origin(cells[o[0]], int(o[1])) for o in data["origins"]
+            ],
+            toplevel={name: [cells[i] for i in found] for name, found in data["toplevel"].items()},
+            nested={
+                name: [(cells[i], str(why)) for i, why in found]
+                for name, found in data["nested"].items()
+            },
+            unreadable=[
+                (cells[i], SyntaxError(str(msg), (None, lineno, None, None)))
+                for i, msg, lineno in data["unreadable"]
+            ],
+        )
+
     def origin(self, line: int) -> Origin | None:
         return self.origins[line - 1] if 0 < line <= len(self.origins) else None
 
@@ -151,16 +209,51 @@ class Module:
                 f"`{name}` is set only {context} in {cell.where()}: set it at the top level "
                 "of a cell, outside any function, so that other cells can use it."
             )
-        binding = re.compile(
-            rf"^\s*(def|class)\s+{name}\b|\b{name}\s*(:[^=\n]*)?=(?!=)|\b(import|as)\s+{name}\b"
-        )
         for cell, error in self.unreadable:
-            if any(binding.search(line) for line in cell.source.splitlines()):
+            if _binds(cell.source, name):
                 return (
                     f"`{name}` seems to be set in {cell.where()}, but Python cannot read that "
-                    f"cell ({error.msg}, line {error.lineno}): fix it and run it again."
+                    f"cell ({_why(error)}): fix it and run it again."
                 )
+        if self.unreadable:
+            cell, error = self.unreadable[0]
+            return (
+                f"No cell that Python can read defines `{name}`, and Python cannot read "
+                f"{cell.where()} ({_why(error)}): fix that cell if `{name}` is meant to be set "
+                "there, else set it in a cell above the code that uses it."
+            )
         return f"No cell defines `{name}`: set it in a cell above the code that uses it."
+
+
+def _why(error: SyntaxError) -> str:
+    """'invalid syntax, line 3': why Python cannot read a cell."""
+    return f"{error.msg}, line {error.lineno}" if error.lineno else str(error.msg)
+
+
+def _binds(source: str, name: str) -> bool:
+    """Whether some line of ``source`` seems to bind ``name``: ``def name``, ``class name``,
+    ``import name``, ``as name``, ``name = ...`` or ``name: annotation = ...``.
+
+    Linear in the source's length, for a cell that Python cannot read may be anything: each
+    pattern either is anchored or can only start at a word, and an annotation is followed to
+    its ``=`` once, not once for every colon before it.
+    """
+    definition = re.compile(rf"\s*+(?:def|class)\s++{name}\b")
+    imported = re.compile(rf"\b(?:import|as)\s++{name}\b")
+    assigned = re.compile(rf"\b{name}\s*+=(?!=)")
+    annotated = re.compile(rf"\b{name}\s*+:")
+    for line in source.splitlines():
+        if definition.match(line) or imported.search(line) or assigned.search(line):
+            return True
+        equals = -1  # the first "=" at or after the latest annotation's colon
+        for match in annotated.finditer(line):
+            if equals < match.end():
+                equals = line.find("=", match.end())
+                if equals < 0:
+                    break  # no "=" further on: no annotation on this line assigns
+            if not line.startswith("=", equals + 1):
+                return True
+    return False
 
 
 def assemble(cells: Sequence[Cell], roots: Iterable[str], filename: str, shown_as: str) -> Module:
@@ -191,6 +284,54 @@ class _Statement:
 
 
 @dataclass
+class _Analysis:
+    """What one top-level statement reads and binds, worked out before any of it is recorded,
+    so that a cell too deep for the grader to analyse is skipped whole."""
+
+    span: _Span
+    binds: set[str]
+    kills: set[str]
+    now: set[str]
+    later: set[str]
+    updated: set[str]
+    star: bool
+    imports: bool
+    nested: list[tuple[str, str]]
+
+
+def _analyse(node: ast.stmt) -> _Analysis:
+    nested: list[tuple[str, str]] = []
+    scope = _Scope.of([node])
+    now, later = set(scope.loads), set()
+    for inner in scope.inner:
+        inner_now, inner_later = _free(inner, nested)
+        now |= inner_now
+        later |= inner_later
+    return _Analysis(
+        _span(node),
+        scope.stores,
+        _kills(node),
+        now,
+        later,
+        scope.updated,
+        scope.star,
+        isinstance(node, ast.Import | ast.ImportFrom),
+        nested,
+    )
+
+
+def _as_syntax_error(error: Exception) -> SyntaxError:
+    """Why Python cannot read a cell, as a SyntaxError whatever the parser raised."""
+    if isinstance(error, SyntaxError):
+        return error
+    if isinstance(error, ValueError):
+        return SyntaxError("it holds a null byte")
+    if isinstance(error, MemoryError):  # the parser's own limit, or the grader's
+        return SyntaxError("it is too long or nested too deeply for Python to read")
+    return SyntaxError("its code is nested too deeply for Python to read")
+
+
+@dataclass
 class _Slicer:
     result: Module
     statements: list[_Statement] = field(default_factory=list)
@@ -206,52 +347,47 @@ class _Slicer:
         lines = code.splitlines()
         try:
             tree = ast.parse(code)
-        except SyntaxError as error:
+            body = [(node, None if _future(node) else _analyse(node)) for node in tree.body]
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
             if cell.graded:  # a broken exercise cell should fail loudly, not vanish
                 self.graded_text[len(self.parsed)] = lines
                 self.parsed.append((cell, lines, []))
             else:
-                self.result.unreadable.append((cell, error))
+                self.result.unreadable.append((cell, _as_syntax_error(error)))
             return
+        del tree
         statements = []
-        for node in tree.body:
-            if _future(node):
+        for node, analysis in body:
+            if analysis is None:
                 self.futures.setdefault(_text(lines, node), Origin(cell, node.lineno))
-                for index in range(node.lineno - 1, node.end_lineno):
+                for index in range(node.lineno - 1, node.end_lineno or node.lineno):
                     lines[index] = ""  # blanked, not removed, so later lines keep their numbers
                 continue
-            statements.append(self._statement(cell, node))
+            statements.append(self._statement(cell, analysis))
         if cell.graded:
             self.graded_text[len(self.parsed)] = lines
         self.parsed.append((cell, lines, statements))
 
-    def _statement(self, cell: Cell, node: ast.stmt) -> _Statement:
-        nested: list[tuple[str, str]] = []
-        scope = _Scope.of([node])
-        now, later = set(scope.loads), set()
-        for inner in scope.inner:
-            inner_now, inner_later = _free(inner, nested)
-            now |= inner_now
-            later |= inner_later
+    def _statement(self, cell: Cell, analysis: _Analysis) -> _Statement:
         statement = _Statement(
             len(self.statements),
             cell,
-            _span(node),  # not the node: holding every cell's tree would only burden memory
-            scope.stores,
-            _kills(node),
-            now,
-            later,
-            scope.star,
+            analysis.span,  # not the node: holding every cell's tree would only burden memory
+            analysis.binds,
+            analysis.kills,
+            analysis.now,
+            analysis.later,
+            analysis.star,
         )
         self.statements.append(statement)
-        for name, context in nested:
+        for name, context in analysis.nested:
             self.result.nested.setdefault(name, []).append((cell, context))
-        if IPYTHON in now and not cell.graded:
+        if IPYTHON in analysis.now and not cell.graded:
             return statement  # a magic: nothing the grader can run, so it binds nothing
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            self.imported |= scope.stores
-        self.updated[statement.position] = scope.updated
-        for name in scope.stores:
+        if analysis.imports:
+            self.imported |= analysis.binds
+        self.updated[statement.position] = analysis.updated
+        for name in analysis.binds:
             self.bindings.setdefault(name, []).append(statement.position)
             self.result.toplevel.setdefault(name, []).append(cell)
         return statement
@@ -320,8 +456,9 @@ class _Slicer:
                 lines += self.graded_text[index]
                 origins += [Origin(cell, number) for number in range(1, len(cell_lines) + 1)]
                 continue
+            cut = _Cutter(cell_lines)
             for statement in chosen:
-                first, segment = _statement_lines(cell_lines, statement.span)
+                first, segment = _statement_lines(cell_lines, statement.span, cut)
                 lines += segment
                 origins += [Origin(cell, first + offset) for offset in range(len(segment))]
         self.result.text = "\n".join(lines) + "\n"
@@ -519,15 +656,38 @@ def _span(node: ast.stmt) -> _Span:
     return first, start, node.end_lineno or node.lineno, node.end_col_offset or 0
 
 
-def _statement_lines(lines: list[str], span: _Span) -> tuple[int, list[str]]:
+def _statement_lines(
+    lines: list[str], span: _Span, cut: _Cutter | None = None
+) -> tuple[int, list[str]]:
     """The first line number and the lines of a top-level statement, without its neighbours
-    on the same line (``a = 1; train()``)."""
+    on the same line (``a = 1; train()``).
+
+    Pass the cell's ``cut`` when cutting many statements out of it: it encodes each line
+    once, where encoding the line again for each statement on it would take time quadratic
+    in its length.
+    """
     first, start, last, end = span
-    segment = lines[first - 1 : last]
-    # ast's columns count UTF-8 bytes.
-    segment[-1] = segment[-1].encode()[:end].decode(errors="ignore")
-    segment[0] = segment[0].encode()[start:].decode(errors="ignore")
-    return first, segment
+    cut = cut or _Cutter(lines)
+    if first == last:
+        return first, [cut(first - 1, start, end)]
+    return first, [cut(first - 1, start, None), *lines[first : last - 1], cut(last - 1, 0, end)]
+
+
+class _Cutter:
+    """Cuts parts of a cell's lines out by ast's columns, which count UTF-8 bytes."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self._encoded: dict[int, str | bytes] = {}
+
+    def __call__(self, index: int, start: int, end: int | None) -> str:
+        encoded = self._encoded.get(index)
+        if encoded is None:
+            line = self.lines[index]
+            # An ASCII line's bytes are its characters: no copy needed.
+            encoded = self._encoded[index] = line if line.isascii() else line.encode()
+        part = encoded[start:end]
+        return part if isinstance(part, str) else part.decode(errors="ignore")
 
 
 def _text(lines: list[str], node: ast.stmt) -> str:

@@ -19,9 +19,9 @@ from labkit.intake import notebooks
 
 SUFFIXES = (".py", ".ipynb")
 # The largest lab module and notebook the grader reads: a lab notebook is well under 1 MB,
-# plots included, and converting one runs in the grader.
+# plots included.
 MAX_MODULE_BYTES = 5 * 2**20
-MAX_NOTEBOOK_BYTES = 5 * 2**20
+MAX_NOTEBOOK_BYTES = notebooks.MAX_NOTEBOOK_BYTES
 PREFERRED = "exercises"  # where the student release keeps the lab modules
 # Never a student's lab module: the grader's own folders, and what tools leave behind.
 SKIPPED = frozenset({"graders", "labkit", "reference", "__pycache__", "node_modules"})

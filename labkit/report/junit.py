@@ -5,9 +5,15 @@ Usage: ``path.write_text(junit_xml(results, seconds))``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from labkit.report.checkresults import CheckResult, points_text, ungraded
+
+# What XML 1.0 forbids in a document (its Char production): a parser rejects the whole
+# file for one of them. Messages are cleaned where checks are judged; this keeps the file
+# well-formed whatever results it is given.
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def junit_xml(results: Sequence[CheckResult], seconds: float) -> str:
@@ -39,17 +45,18 @@ def junit_xml(results: Sequence[CheckResult], seconds: float) -> str:
         case = ElementTree.SubElement(
             suite,
             "testcase",
-            classname=f"{result.lab}.{result.category}",
-            name=result.description,
+            classname=_xml(f"{result.lab}.{result.category}"),
+            name=_xml(result.description),
             time="0",
         )
+        message = _xml(result.message)
         if result.ungraded:  # the grader's problem: an error, not the submission's failure
-            error = ElementTree.SubElement(case, "error", message=result.message)
-            error.text = result.message
+            error = ElementTree.SubElement(case, "error", message=message)
+            error.text = message
         elif not result.passed:
-            failure = ElementTree.SubElement(case, "failure", message=result.message)
-            failure.text = result.message
-        ElementTree.SubElement(case, "system-out").text = _system_out(result)
+            failure = ElementTree.SubElement(case, "failure", message=message)
+            failure.text = message
+        ElementTree.SubElement(case, "system-out").text = _xml(_system_out(result))
     ElementTree.indent(suites)
     return ElementTree.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
@@ -64,3 +71,7 @@ def _system_out(result: CheckResult) -> str:
     if result.passed and result.message:
         lines += ["", result.message]
     return "\n".join(lines)
+
+
+def _xml(text: str) -> str:
+    return NOT_XML.sub("", text)

@@ -143,4 +143,12 @@ def markdown_table(
 
 
 def _cell(text: str) -> str:
-    return escape(text).replace("|", "&#124;").replace("\n", "<br>")
+    """Text in a Markdown table cell, shown as it is: no HTML, no table break, and no link
+    or image (``[text](url)``, ``![alt](url)``) that text from student code could make."""
+    return (
+        escape(text)
+        .replace("|", "&#124;")
+        .replace("[", "&#91;")
+        .replace("]", "&#93;")
+        .replace("\n", "<br>")
+    )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import stat
 import zipfile
@@ -24,12 +23,14 @@ from typing import Any
 import numpy as np
 
 from labkit.intake import notebooks
-from labkit.intake.submission import MAX_MODULE_BYTES, MAX_NOTEBOOK_BYTES
+from labkit.intake.submission import MAX_MODULE_BYTES
 from labkit.sandbox import forkserver, harvest, isolation, screen, tamper
 from labkit.spec import datasets
 from labkit.spec.failures import Cause, CheckFailed, GraderFault, todo_text
 from labkit.spec.lab import ARRAY, FIGURE, MODEL, Data, Lab, Value
 from labkit.spec.limits import Limits
+from labkit.spec.text import MAX_MESSAGE as MAX_MESSAGE
+from labkit.spec.text import clean_message
 
 MAX_FILE_BYTES = 256 * 2**20
 MAX_UNPACKED_BYTES = 1024 * 2**20  # all files kept of a lab, and all members of one zip
@@ -235,6 +236,9 @@ def run(
     except (notebooks.NotebookUnreadable, SubmissionUnreadable) as error:
         result.problem = str(error)
         return result
+    except notebooks.ConverterFailed as error:  # the grader's own process, not the notebook
+        result.grader_problem = str(error)
+        return result
     np.savez(folder / "in" / harvest.INPUTS, **result.inputs)
     if server is None:
         with start_server(workdir, data=[lab.dataset]) as own:
@@ -281,14 +285,11 @@ def _copy_module(module: Path, folder: Path) -> Path:
 
 
 def _module_from_notebook(notebook: Path, folder: Path, lab: Lab) -> tuple[Path, notebooks.Module]:
-    """Write the module a notebook defines next to nothing else; its cells are not run."""
-    size = notebook.stat().st_size
-    if size > MAX_NOTEBOOK_BYTES:
-        raise notebooks.NotebookUnreadable(
-            f"{notebook.name} is {size / 2**20:.1f} MB, more than the "
-            f"{MAX_NOTEBOOK_BYTES / 2**20:g} MB the grader reads: clear its outputs (in "
-            "Jupyter, Edit > Clear All Outputs), save it and hand it in again"
-        )
+    """Write the module a notebook defines next to nothing else; its cells are not run.
+
+    The notebook is read as ``_copy_module`` reads a module, never through a link, and
+    converted in a child process with limits of its own (``notebooks.convert``).
+    """
     converted = notebooks.convert(notebook, lab)
     module = folder / converted.filename
     module.write_text(converted.text, encoding="utf-8")
@@ -459,28 +460,6 @@ def _read_events(lines: list[str]) -> dict[str, Step]:
         except (ValueError, KeyError, TypeError):
             continue  # a line the submission scribbled over; the steps it hid read as missing
     return steps
-
-
-MAX_MESSAGE = 500  # characters of a message from the child: enough for any real error
-# ANSI escape sequences whole, so no colour or cursor code is left half-stripped, then every
-# other C0 and C1 control but newline and tab.
-ESCAPES = re.compile(r"(\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b[@-_]")
-CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def clean_message(text: str) -> str:
-    """Text from student code, fit for the table and the results file.
-
-    Without control characters, and at most MAX_MESSAGE characters: a long text keeps its
-    start and its end, where the harvest names the line of the student's file.
-    """
-    if len(text) > MAX_MESSAGE * 20:  # only the ends are shown, so only they are cleaned
-        text = text[: MAX_MESSAGE * 10] + text[-MAX_MESSAGE * 10 :]
-    text = CONTROLS.sub("", ESCAPES.sub("", text.replace("\r\n", "\n")))
-    if len(text) <= MAX_MESSAGE:
-        return text
-    tail = MAX_MESSAGE // 5
-    return f"{text[: MAX_MESSAGE - tail - 3]} … {text[-tail:]}"
 
 
 def _shown(step: str) -> str:
