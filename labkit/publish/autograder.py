@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from labkit.report import COULD_NOT_GRADE, write_json
+from labkit.report.checkresults import COULD_NOT_GRADE, write_json
 from labkit.spec import datasets
 from labkit.spec.course import Course
 from labkit.spec.limits import GIB, OPTIONS
