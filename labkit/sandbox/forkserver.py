@@ -75,9 +75,15 @@ class Child:
     events: list[str] = field(default_factory=list)  # complete once ``ended`` is set
     stop: Callable[[], None] | None = None  # ends it through the server that forked it
     sandboxed: bool = False  # in a PID namespace that dies with the server
+    cpu_time: Callable[[], float | None] | None = None  # CPU seconds of its whole tree
+    cpu_limit: float = math.inf  # for ``cpu_time``; the child is ended past it
+    over_cpu: bool = False  # ended for its tree's CPU time
 
     def wait(self, seconds: float) -> bool:
-        """Wait up to ``seconds`` after the start for the child to end; False on a timeout."""
+        """Wait up to ``seconds`` after the start for the child to end; False on a timeout.
+
+        A child whose tree uses more than ``cpu_limit`` CPU seconds is ended meanwhile.
+        """
         if not self.started.wait(STARTUP_SECONDS) or self.pid is None:
             return True  # never started: the server is gone, and ``code`` stays None
         deadline = time.monotonic() + seconds
@@ -86,7 +92,14 @@ class Child:
                 if self.code is not None or not self._group_alive():
                     return True
                 time.sleep(POLL_SECONDS)
+            elif not self.over_cpu and self._tree_cpu() > self.cpu_limit:
+                self.over_cpu = True
+                self.kill()
         return False
+
+    def _tree_cpu(self) -> float:
+        used = self.cpu_time() if self.cpu_time is not None else None
+        return used if used is not None else 0.0
 
     def kill(self) -> None:
         """End the child and everything it started (on Windows, the child alone)."""
@@ -460,6 +473,9 @@ def _limit(request: dict[str, Any]) -> None:
     # SIGKILL at the hard limit only for a process that ignores it.
     cpu = math.ceil(request["cpu_seconds"])
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + CPU_GRACE_SECONDS))
+    # Where the grader's own cgroup runs out of memory, a lab's process is ended first.
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as score:
+        score.write("1000")
 
 
 def _redirect(output: str) -> None:

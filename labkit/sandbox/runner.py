@@ -352,6 +352,8 @@ def _run_child(
             "look for sleep(), input() or a download that waits forever"
         )
         return problem, "", list(child.events)
+    if child.over_cpu:
+        return _over_cpu(limits, "its processes together"), "", list(child.events)
     if child.code is None:
         return "", "the grader's helper process was stopped while this lab ran", []
     if child.code == forkserver.EXIT_CRASHED:
@@ -369,13 +371,18 @@ def _explain_exit(code: int, limits: Limits) -> str:
     if name == "SIGKILL":
         return f"killed, probably for using more than {limits.memory_bytes / 2**30:g} GiB of memory"
     if name == "SIGXCPU":
-        return (
-            f"used more than {limits.cpu_seconds:g} s of CPU time: look for an endless loop, "
-            "or for training or downloading at import time"
-        )
+        return _over_cpu(limits)
     if name == "SIGXFSZ":
         return "wrote a file or output larger than the grader allows"
     return f"crashed with signal {name}"
+
+
+def _over_cpu(limits: Limits, counted: str = "") -> str:
+    counted = f", {counted}" if counted else ""
+    return (
+        f"used more than {limits.cpu_seconds:g} s of CPU time{counted}: look for an endless "
+        "loop, processes left running, or training or downloading at import time"
+    )
 
 
 def _last_line(log: Path) -> str:
