@@ -14,6 +14,8 @@ import platform
 import re
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -23,7 +25,7 @@ from pathlib import Path
 import pytest
 from conftest import COURSE, EXERCISES, REFERENCE, ROOT, SUBMISSIONS
 
-from labkit.sandbox import confine, harvest, isolation, runner
+from labkit.sandbox import cgroups, confine, harvest, isolation, runner
 from labkit.spec.limits import Limits
 
 ATTACKS = SUBMISSIONS / "attacks"
@@ -176,6 +178,92 @@ def test_a_hostile_run_grades_every_other_lab_and_keeps_its_results(grade, tmp_p
     assert graded.results["score"] == 11
     time.sleep(2)  # the rewriter, had it survived, writes five times a second
     assert json.loads(graded.path.read_text()) == graded.results
+
+
+@pytest.mark.skipif(
+    not isolation.Cgroups.usable() or cgroups.locate()[0].usage[0] not in cgroups.locate()[1],
+    reason="no cgroup this user may create, or none that counts CPU time",
+)
+def test_a_tree_of_spinners_costs_only_its_own_lab(grade, tmp_path):
+    """A hundred spinning processes in the last lab, while the grader trains the others."""
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    shutil.copyfile(REFERENCE / "cv1_mnist_intro.py", submission / "cv1_mnist_intro.py")
+    shutil.copyfile(REFERENCE / "cv3_mnist_cnn.py", submission / "cv3_mnist_cnn.py")
+    shutil.copyfile(ATTACKS / "cpu_fanout.py", submission / "cv4_cifar_cnn.py")
+    labs = [
+        arg
+        for lab in ("cv1_mnist_intro", "cv3_mnist_cnn", "cv4_cifar_cnn")
+        for arg in ("--lab", lab)
+    ]
+    limits = ["--time-limit", "10", "--wall-limit", "300"]
+    graded = grade(submission, "--isolation", "required", *labs, *limits)
+    assert graded.score("cv1_mnist_intro") == (11, 11)
+    assert graded.score("cv3_mnist_cnn") == (11, 11)
+    assert graded.score("cv4_cifar_cnn") == (0, 14)
+    said = graded.output("cv4_cifar_cnn", "submission")
+    assert "used more than 10 s of CPU time, its processes together" in said, said
+
+
+NESTED_GRADER = """
+import json, sys
+from pathlib import Path
+
+for procs in sys.argv[4:]:
+    Path(procs).write_text("0")  # the operator's cgroups, joined before anything starts
+from labkit.sandbox import isolation, runner
+from labkit.spec.lab import Lab
+from labkit.spec.limits import Limits
+
+workdir, module, memory = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+lab = Lab.from_json(json.loads(sys.stdin.read()))
+with isolation.Server(workdir, "required", data=[lab.dataset]) as server:
+    server.ready.wait(300)
+    # The operator's limit: what the grader and its server use, and 512 MiB more.
+    used = int((memory / "memory.usage_in_bytes").read_text())
+    (memory / "memory.limit_in_bytes").write_text(str(used + 2**29))
+    result = runner.run(lab, module, workdir, Limits(), server)
+    folders = {name: str(folder) for name, folder in server.cgroups.folders.items()}
+print(json.dumps({"folders": folders, "problem": result.problem}))
+"""
+
+
+@pytest.mark.skipif(
+    not isolation.Cgroups.usable() or cgroups.locate()[0] is not cgroups.V1,
+    reason="no cgroup v1 hierarchy this user may create cgroups in",
+)
+def test_a_labs_cgroup_is_nested_in_the_graders_own(tmp_path):
+    """The grader runs in a cgroup an operator limited; its labs stay within that limit."""
+    _, own = cgroups.locate()
+    parents = {name: folder / f"labkit-test-operator-{os.getpid()}" for name, folder in own.items()}
+    for folder in dict.fromkeys(parents.values()):
+        folder.mkdir()
+    try:
+        procs = [str(folder / "cgroup.procs") for folder in dict.fromkeys(parents.values())]
+        command = [sys.executable, "-c", NESTED_GRADER, str(tmp_path / "work")]
+        command += [str(ATTACKS / "outgrow_grader.py"), str(parents["memory"]), *procs]
+        done = subprocess.run(
+            command, input=json.dumps(CV1.to_json()), capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        report = json.loads(done.stdout.splitlines()[-1])
+    finally:
+        for folder in dict.fromkeys(parents.values()):
+            _remove_cgroup(folder)
+    for name, folder in report["folders"].items():
+        assert Path(folder).parent == parents[name], (name, folder)
+    assert set(report["folders"]) >= {"memory", "pids"}
+    # 1 GiB is within the lab's own 4 GiB, not within what the operator left the grader.
+    assert report["problem"].startswith("killed"), report["problem"]
+
+
+def _remove_cgroup(folder: Path) -> None:
+    deadline = time.monotonic() + 10
+    while folder.exists() and time.monotonic() < deadline:
+        try:
+            folder.rmdir()
+        except OSError:
+            time.sleep(0.1)
 
 
 def _session_keyring() -> int:
