@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import struct
+import tracemalloc
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import COURSE, REFERENCE
 
 from labkit.judge import architecture
-from labkit.sandbox import forkserver, runner, screen, trainer, training
+from labkit.sandbox import forkserver, harvest, runner, screen, trainer, training
 from labkit.sandbox.screen import ModelRefused
 from labkit.spec.lab import Lab
 from labkit.spec.limits import Limits
@@ -242,3 +245,55 @@ def test_a_saved_tensor_shape_in_a_functional_model_counts_for_nothing(tmp_path)
     unsaid = dict.fromkeys(lies)  # no saved shapes at all: the computed ones alone
     message = refusal(saved(tmp_path / "unsaid.keras", model(unsaid)), CV4)
     assert "70 times the computation" in message
+
+
+CV2 = COURSE.lab("cv2_fashion_mnist_intro")
+
+
+def harvested(folder: Path, lab: Lab, *ok: str) -> runner.Harvest:
+    """A harvest whose steps ``ok`` succeeded, reading what ``folder`` holds."""
+    steps = {name: runner.Step(harvest.OK) for name in ("import", *ok)}
+    return runner.Harvest(lab, folder / f"{lab.name}.py", folder, steps=steps)
+
+
+def test_what_a_child_left_is_read_back_only_within_what_it_can_need(tmp_path):
+    """8 MiB of empty objects would take the grader about 200 MB to parse; it reads none."""
+    flood = "[" + ",".join(["{}"] * (8 * 2**20 // 3)) + "]"
+    for name in ("plot_samples.json", "CLASS_NAMES.json"):
+        (tmp_path / name).write_text(flood)
+    result = harvested(tmp_path, CV2, "plot_samples", "CLASS_NAMES")
+    tracemalloc.start()
+    try:
+        for name in ("plot_samples", "CLASS_NAMES"):
+            with pytest.raises(architecture.CheckFailed) as refused:
+                result.result(name)
+            assert "so the grader did not read it" in str(refused.value)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, peak
+    assert "CLASS_NAMES came to 8.0 MB, more than the 10 KB" in str(refused.value)
+
+
+def test_an_array_is_read_back_only_within_the_labs_shapes(tmp_path):
+    """A header that declares a billion numbers is refused before NumPy allocates them."""
+    header = {"descr": "<f8", "fortran_order": False, "shape": (10**9,)}
+    with (tmp_path / "preprocess.npy").open("wb") as file:
+        np.lib.format.write_array_header_1_0(file, header)
+        file.write(b"\0" * 64)
+    with pytest.raises(
+        architecture.CheckFailed, match=re.escape("preprocess() came to 7,629.4 MB")
+    ):
+        harvested(tmp_path, CV1, "preprocess").result("preprocess")
+
+
+def test_a_picture_that_decodes_huge_is_not_kept(tmp_path):
+    outputs, kept = tmp_path / "out", tmp_path / "harvest"
+    outputs.mkdir()
+    kept.mkdir()
+    png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"
+    (outputs / "plot_samples.png").write_bytes(png + struct.pack(">II", 100_000, 100_000))
+    (outputs / "plot_history.png").write_bytes(png + struct.pack(">II", 720, 720))
+    (outputs / "other.png").write_bytes(b"GIF89a" + b"\0" * 32)
+    runner._keep(outputs, kept)
+    assert sorted(path.name for path in kept.iterdir()) == ["plot_history.png"]

@@ -11,6 +11,7 @@ Usage: ``result = sandbox.run(lab, module_path, workdir, Limits())`` (``labkit.s
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -28,7 +29,7 @@ from labkit.intake.submission import MAX_MODULE_BYTES, MAX_NOTEBOOK_BYTES
 from labkit.sandbox import forkserver, harvest, isolation, screen, tamper
 from labkit.spec import datasets
 from labkit.spec.failures import Cause, CheckFailed, GraderFault, todo_text
-from labkit.spec.lab import ARRAY, FIGURE, MODEL, Data, Lab, Value
+from labkit.spec.lab import ARRAY, FIGURE, MODEL, NAMES, Data, Function, Lab, Value
 from labkit.spec.limits import Limits
 
 MAX_FILE_BYTES = 256 * 2**20
@@ -37,6 +38,17 @@ MAX_OUTPUT_FILES = 64  # a harvest writes about ten
 MAX_ZIP_ENTRIES = 10_000  # a saved model has a handful
 ZIP_END_SEARCH = 22 + 65535  # the end record, and the longest comment that may follow it
 MAX_HELPER_MODULES = 100  # .py files beside a lab module that it may import
+# What the grader reads back of each kind of value, at most, checked before it reads a byte:
+# what the value can legitimately be, so that parsing it stays small too.
+FIGURE_BYTES = 256 * 2**10  # a figure's description; the 5x5 sample grid's is 7 KB
+JSON_BYTES = 256 * 2**10
+NAME_BYTES = 1024  # each class name, in JSON
+ARRAY_FACTOR = 4  # an array may hold this many times the numbers its function was given,
+NUMBER_BYTES = 16  # each of up to 16 bytes (complex128)
+MIN_ARRAY_BYTES = 2**20
+FIGURE_IMAGES = 64  # images one figure may show; the sample grid shows 25
+PIXEL_BYTES = 4 * 8  # an image's pixel as RGBA, in float64
+MAX_PICTURE_PIXELS = 4096 * 4096  # a figure's PNG, for the feedback page; 720 x 720 is usual
 
 
 @dataclass(frozen=True)
@@ -177,15 +189,21 @@ class Harvest:
             return screen.load(self.model_file(name))
         self.require(name)
         path = self.file(function.filename)
+        cap = read_cap(function, self.lab)
         try:
             if function.returns == ARRAY:
+                _within(function, _array_bytes(path), cap)
                 return np.load(path, allow_pickle=False)
+            _within(function, path.stat().st_size, cap)
             value = json.loads(path.read_text(encoding="utf-8"))
             if function.returns != FIGURE:
                 return value
+            with zipfile.ZipFile(self.file(f"{name}.npz")) as archive:
+                shown = sum(member.file_size for member in archive.infolist())
+            _within(function, shown, figure_images_cap(self.lab), "images")
             with np.load(self.file(f"{name}.npz"), allow_pickle=False) as images:
                 return value, {key: images[key] for key in images.files}
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, zipfile.BadZipFile) as error:
             what = "figure" if function.returns == FIGURE else "value"
             raise CheckFailed(
                 f"The {what} from {function.shown} could not be read back: {error}"
@@ -197,6 +215,51 @@ class Harvest:
         path = self.file(self.lab.function(name).filename)
         screen.screen(path, self.lab)
         return path
+
+
+def read_cap(function: Function, lab: Lab) -> int:
+    """The most bytes of ``function``'s saved value the grader reads: what it can need."""
+    if function.returns == ARRAY:
+        given = sum(arg.count for arg in function.args if isinstance(arg, Data))
+        numbers = ARRAY_FACTOR * given * math.prod(lab.input_shape)
+        return max(MIN_ARRAY_BYTES, numbers * NUMBER_BYTES)
+    if function.returns == NAMES:
+        return NAME_BYTES * max(1, len(lab.class_names))
+    return FIGURE_BYTES if function.returns == FIGURE else JSON_BYTES
+
+
+def figure_images_cap(lab: Lab) -> int:
+    """The most bytes of images one figure may show: FIGURE_IMAGES of the lab's own size."""
+    return FIGURE_IMAGES * math.prod(lab.input_shape[:2]) * PIXEL_BYTES
+
+
+def _within(function: Function, size: int, cap: int, what: str = "") -> None:
+    """Raise CheckFailed, unread, for a saved value larger than any the function can need."""
+    if size <= cap:
+        return
+    kind = {ARRAY: "an array", NAMES: "class names", FIGURE: "a figure"}.get(function.returns)
+    said = f"{function.shown}'s {what}" if what else function.shown
+    raise CheckFailed(
+        f"{said} came to {_size(size)}, more than the {_size(cap)} that {kind or 'its value'} "
+        "can need in this lab, so the grader did not read it. Return just what the lab asks "
+        "for: check its shape, or how much the figure draws.",
+        short=f"{function.shown} is far too large",
+    )
+
+
+def _size(size: int) -> str:
+    return f"{size / 2**20:,.1f} MB" if size >= 2**20 else f"{size / 2**10:,.0f} KB"
+
+
+def _array_bytes(path: Path) -> int:
+    """The bytes a .npy file's array takes once loaded, from its header alone."""
+    with path.open("rb") as file:
+        version = np.lib.format.read_magic(file)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(file)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(file)
+    return max(path.stat().st_size, math.prod(shape) * dtype.itemsize)
 
 
 def run(
@@ -422,6 +485,18 @@ def _keep(outputs: Path, kept: Path) -> None:
                     left -= len(chunk)
         if path.suffix in (".keras", ".npz") and not _unpacks_within_caps(kept / path.name):
             (kept / path.name).unlink()
+        elif path.suffix == ".png" and not _picture_within_caps(kept / path.name):
+            (kept / path.name).unlink()  # small as a file, it could be huge once decoded
+
+
+def _picture_within_caps(path: Path) -> bool:
+    """Whether a .png is a PNG whose header declares at most MAX_PICTURE_PIXELS pixels."""
+    with path.open("rb") as file:
+        head = file.read(24)
+    if not head.startswith(b"\x89PNG\r\n\x1a\n") or head[12:16] != b"IHDR":
+        return False  # an image reader would take it for whatever its bytes say it is
+    pixels = int.from_bytes(head[16:20], "big") * int.from_bytes(head[20:24], "big")
+    return pixels <= MAX_PICTURE_PIXELS
 
 
 def _unpacks_within_caps(path: Path) -> bool:
