@@ -257,6 +257,21 @@ def test_a_labs_cgroup_is_nested_in_the_graders_own(tmp_path):
     assert report["problem"].startswith("killed"), report["problem"]
 
 
+def test_values_too_large_to_read_back_cost_only_their_own_checks(grade, tmp_path):
+    """Megabytes of figure description and class names, next to a classmate's lab."""
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    shutil.copyfile(REFERENCE / "cv1_mnist_intro.py", submission / "cv1_mnist_intro.py")
+    shutil.copyfile(ATTACKS / "huge_figure.py", submission / "cv2_fashion_mnist_intro.py")
+    labs = ["--lab", "cv1_mnist_intro", "--lab", "cv2_fashion_mnist_intro"]
+    graded = grade(submission, "--isolation", "required", *labs)
+    assert graded.score("cv1_mnist_intro") == (11, 11)
+    assert graded.failed("cv2_fashion_mnist_intro") == {"plot"}
+    assert graded.score("cv2_fashion_mnist_intro") == (11, 13)
+    said = graded.output("cv2_fashion_mnist_intro", "plot")
+    assert "so the grader did not read it" in said and "more than the 256 KB" in said, said
+
+
 def _remove_cgroup(folder: Path) -> None:
     deadline = time.monotonic() + 10
     while folder.exists() and time.monotonic() < deadline:
