@@ -516,6 +516,7 @@ def _line_for(lines: list[dict[str, Any]], values: list[float]) -> dict[str, Any
 def submission(harvest: Harvest) -> None:
     """The module imports and defines every function of the lab, none of them a TODO."""
     from labkit.sandbox import harvest as steps
+    from labkit.sandbox import tamper
 
     harvest.require("import")
     causes: list[Cause] = []
@@ -529,6 +530,8 @@ def submission(harvest: Harvest) -> None:
             causes.append(harvest.fault(name, dependencies=False))
     if harvest.problem:
         causes.append(harvest.stopped_early())
+    if causes and harvest.tampering:
+        causes.append(Cause(harvest.tampering, tamper.FORGED))
     causes = list(dict.fromkeys(cause for cause in causes if cause is not None))
     if causes:
         raise CheckFailed("\n".join(cause.message for cause in causes), causes=causes)

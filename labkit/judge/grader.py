@@ -70,9 +70,10 @@ class ModelChecks:
         return train(harvest.model_file("compile_model"))
 
     @pytest.mark.check("submission", points=1)
-    def test_submission(self, harvest: Harvest) -> None:
+    def test_submission(self, harvest: Harvest, note: Any) -> None:
         """The module imports and defines every function"""
         checks.submission(harvest)
+        note(harvest.tampering)  # graded past, but named
 
     @pytest.mark.check("preprocess", points=1)
     def test_preprocess(self, harvest: Harvest, lab: Lab) -> None:

@@ -92,12 +92,13 @@ class Child:
                 if self.code is not None or not self._group_alive():
                     return True
                 time.sleep(POLL_SECONDS)
-            elif not self.over_cpu and self._tree_cpu() > self.cpu_limit:
+            elif not self.over_cpu and self.tree_cpu() > self.cpu_limit:
                 self.over_cpu = True
                 self.kill()
         return False
 
-    def _tree_cpu(self) -> float:
+    def tree_cpu(self) -> float:
+        """The CPU seconds of the child's whole tree so far; 0 where they are not counted."""
         used = self.cpu_time() if self.cpu_time is not None else None
         return used if used is not None else 0.0
 
@@ -225,13 +226,16 @@ class ForkServer:
     def _spawn(self, child: Child, request: dict[str, Any]) -> Child:
         """Start a child that imports everything itself: the way where forking is unsafe."""
         child.process = subprocess.Popen(
-            [sys.executable, "-m", "labkit.sandbox.forkserver", "--one", json.dumps(request)],
-            stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "labkit.sandbox.forkserver", "--one"],
+            stdin=subprocess.PIPE,  # the request, which its command line would show
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=self._environment,
             start_new_session=hasattr(os, "setsid"),
         )
+        assert child.process.stdin is not None
+        with contextlib.suppress(OSError), child.process.stdin as given:
+            given.write(json.dumps(request).encode())
         child.pid = child.process.pid
         child.started.set()
 
@@ -447,10 +451,21 @@ def _become_child(request: dict[str, Any], forked: bool = True) -> None:
                 Path(request["outputs"]),
                 EVENTS_FD,
                 pictures=bool(request.get("pictures")),
+                key=request.pop("key", ""),
+                acks=_acks(request),
             )
         code = 0
     finally:
         os._exit(code)
+
+
+def _acks(request: dict[str, Any]) -> int | None:
+    """Where a confined harvest hears that the collector took its step's files, if it does."""
+    if not (request.get("confine") or {}).get("collect"):
+        return None
+    from labkit.sandbox import confine
+
+    return confine.ACKS_FD
 
 
 def _join_cgroups(procs: Sequence[str]) -> None:
@@ -514,7 +529,7 @@ def _reply(replies: int, message: dict[str, Any]) -> None:
 
 def main() -> None:
     if sys.argv[1:2] == ["--one"]:
-        _become_child(json.loads(sys.argv[2]), forked=False)
+        _become_child(json.loads(sys.stdin.buffer.read()), forked=False)
     # Ctrl-C belongs to the grader, which ends this server when it is done.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     replies = os.dup(1)

@@ -260,6 +260,7 @@ class Server:
                 "inputs": [str(path) for path in inputs],
                 "outputs": [str(path) for path in outputs],
                 "covered": [CGROUP_MOUNT] if self.cgroups.folders else [],
+                "collect": bool(request.get("collect")),
             }
         child = self.server.start(request)
         if request.get("cgroups") and self.cgroups.cpu_seconds(name) is not None:

@@ -10,10 +10,12 @@ Usage: ``result = sandbox.run(lab, module_path, workdir, Limits())`` (``labkit.s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import re
+import secrets
 import shutil
 import stat
 import zipfile
@@ -26,7 +28,8 @@ import numpy as np
 
 from labkit.intake import notebooks
 from labkit.intake.submission import MAX_MODULE_BYTES, MAX_NOTEBOOK_BYTES
-from labkit.sandbox import forkserver, harvest, isolation, screen, tamper
+from labkit.sandbox import forkserver, harvest, isolation, records, screen, tamper
+from labkit.sandbox.records import Step
 from labkit.spec import datasets
 from labkit.spec.failures import Cause, CheckFailed, GraderFault, todo_text
 from labkit.spec.lab import ARRAY, FIGURE, MODEL, NAMES, Data, Function, Lab, Value
@@ -51,12 +54,6 @@ PIXEL_BYTES = 4 * 8  # an image's pixel as RGBA, in float64
 MAX_PICTURE_PIXELS = 4096 * 4096  # a figure's PNG, for the feedback page; 720 x 720 is usual
 
 
-@dataclass(frozen=True)
-class Step:
-    status: str
-    message: str = ""
-
-
 @dataclass
 class Harvest:
     """What a submission's child process left behind for one lab, read defensively."""
@@ -69,6 +66,12 @@ class Harvest:
     problem: str = ""
     # Why the grader could not run the harvest, when that is not the submission's doing.
     grader_problem: str = ""
+    # Events the harvest did not write: the lab fails as a whole, and this says why.
+    forged: str = ""
+    # Files written in the grader's name, each with what was found; and those of them that
+    # a step's value is lost with (the others were taken before they changed).
+    rewritten: dict[str, str] = field(default_factory=dict)
+    lost: set[str] = field(default_factory=set)
 
     def step(self, name: str) -> Step:
         """How step ``name`` ended; a step the child never finished says why."""
@@ -90,6 +93,8 @@ class Harvest:
         """
         if self.module_path is None:
             return Cause(f"not submitted: no {self.lab.name}.py was found", "not submitted")
+        if self.forged:
+            return Cause(self.forged, tamper.FORGED)
         outcome = self.step("import")
         if outcome.status != harvest.OK:
             if self.running() == "import" and self.problem:
@@ -157,8 +162,15 @@ class Harvest:
         if cause is not None:
             raise CheckFailed(cause.message, causes=[cause])
 
+    @property
+    def tampering(self) -> str:
+        """What the submission wrote in the grader's name, graded past; '' for nothing."""
+        return tamper.forged(list(self.rewritten.values()), graded=True) if self.rewritten else ""
+
     def file(self, name: str) -> Path:
         path = self.folder / name
+        if name in self.lost:
+            raise CheckFailed(tamper.forged([self.rewritten[name]]), short=tamper.FORGED)
         if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
             raise CheckFailed(f"the grader found no usable {name} from your submission")
         return path
@@ -293,14 +305,20 @@ def run(
         result.problem = str(error)
         return result
     np.savez(folder / "in" / harvest.INPUTS, **result.inputs)
-    if server is None:
-        with start_server(workdir, data=[lab.dataset]) as own:
-            ended = _run_child(lab, module_path, folder, limits, own, pictures)
-    else:
-        ended = _run_child(lab, module_path, folder, limits, server, pictures)
+    key = secrets.token_hex(16)  # signs this harvest's events, and no other's
+    with contextlib.ExitStack() as stack:
+        if server is None:
+            server = stack.enter_context(start_server(workdir, data=[lab.dataset]))
+        ended = _run_child(lab, module_path, folder, limits, server, key, pictures)
     result.problem, result.grader_problem, events = ended
-    result.steps = _read_events(events)
+    record = records.read(events, key, lab, collected=server.active)
+    result.steps = {
+        name: Step(step.status, clean_message(step.message)) for name, step in record.steps.items()
+    }
     _keep(folder / "out", result.folder)
+    result.rewritten, result.lost = records.check_files(result.folder, record)
+    if record.forged:
+        result.forged = tamper.forged([clean_message(record.forged)])
     if result.grader_problem:
         return result
     if not result.problem and result.steps.get("harvest") != Step(harvest.OK):
@@ -379,6 +397,7 @@ def _run_child(
     folder: Path,
     limits: Limits,
     server: isolation.Server,
+    key: str,
     pictures: bool = False,
 ) -> tuple[str, str, list[str]]:
     """Run the harvest child; return what went wrong with it, the grader's part in that, and
@@ -399,6 +418,8 @@ def _run_child(
         "cpu_seconds": limits.cpu_seconds,
         "file_bytes": MAX_FILE_BYTES,
         "pictures": pictures,
+        "key": key,
+        "collect": True,  # in the sandbox, each step's files are taken as it reports
     }
     child = server.start(request, [folder / "in"], [folder / "out"], limits.memory_bytes)
     try:
@@ -523,18 +544,6 @@ def _zip_entries(path: Path) -> int | None:
     if end < 0 or len(tail) < end + 12:
         return None
     return int.from_bytes(tail[end + 10 : end + 12], "little")
-
-
-def _read_events(lines: list[str]) -> dict[str, Step]:
-    steps: dict[str, Step] = {}
-    for line in lines:
-        try:
-            event = json.loads(line)
-            message = clean_message(str(event["message"]))
-            steps[str(event["step"])] = Step(str(event["status"]), message)
-        except (ValueError, KeyError, TypeError):
-            continue  # a line the submission scribbled over; the steps it hid read as missing
-    return steps
 
 
 MAX_MESSAGE = 500  # characters of a message from the child: enough for any real error
