@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from conftest import COURSE, EXERCISES, REFERENCE, ROOT, SUBMISSIONS
 
-from labkit.sandbox import cgroups, confine, harvest, isolation, runner
+from labkit.sandbox import cgroups, confine, harvest, isolation, runner, tamper
 from labkit.spec.limits import Limits
 
 ATTACKS = SUBMISSIONS / "attacks"
@@ -270,6 +270,36 @@ def test_values_too_large_to_read_back_cost_only_their_own_checks(grade, tmp_pat
     assert graded.score("cv2_fashion_mnist_intro") == (11, 13)
     said = graded.output("cv2_fashion_mnist_intro", "plot")
     assert "so the grader did not read it" in said and "more than the 256 KB" in said, said
+
+
+def test_forging_its_own_records_earns_only_what_its_functions_return(grade, tmp_path):
+    """One lab rewrites earlier steps' files in a later call; another forges every event."""
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    shutil.copyfile(ATTACKS / "forge_own_files.py", submission / "cv1_mnist_intro.py")
+    shutil.copyfile(
+        REFERENCE / "cv2_fashion_mnist_intro.py", submission / "cv2_fashion_mnist_intro.py"
+    )
+    shutil.copyfile(ATTACKS / "forge_all_records.py", submission / "cv3_mnist_cnn.py")
+    labs = [
+        arg
+        for lab in ("cv1_mnist_intro", "cv2_fashion_mnist_intro", "cv3_mnist_cnn")
+        for arg in ("--lab", lab)
+    ]
+    graded = grade(submission, "--isolation", "required", *labs)
+    # Its own preprocess() and build_model() are wrong, whatever it saved over them.
+    assert graded.failed("cv1_mnist_intro") == {"preprocess", "structure", "shapes", "params"}
+    assert graded.score("cv1_mnist_intro") == (6, 11)
+    said = graded.output("cv1_mnist_intro", "submission")
+    assert said.startswith(tamper.FORGED), said
+    assert "preprocess.npy was rewritten in compile_model()" in said
+    assert "build_model.keras was rewritten in compile_model()" in said
+    assert graded.score("cv2_fashion_mnist_intro") == (13, 13)
+    assert graded.score("cv3_mnist_cnn") == (0, 11)
+    said = graded.output("cv3_mnist_cnn", "submission")
+    assert said.startswith(f"{tamper.FORGED}: a line on import that the harvest did not write")
+    blocked = {check["output"] for check in graded.checks("cv3_mnist_cnn")} - {said}
+    assert blocked == {f"blocked: {tamper.FORGED}"}
 
 
 def _remove_cgroup(folder: Path) -> None:
