@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import struct
+import tracemalloc
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import COURSE, REFERENCE
 
 from labkit.judge import architecture
-from labkit.sandbox import forkserver, runner, screen, trainer, training
+from labkit.sandbox import forkserver, harvest, runner, screen, trainer, training
 from labkit.sandbox.screen import ModelRefused
 from labkit.spec.lab import Lab
 from labkit.spec.limits import Limits
@@ -52,8 +55,9 @@ def refusal(path: Path, lab: Lab, **options) -> str:
     return str(refused.value)
 
 
-def conv(filters: int, **config) -> dict:
-    return layer("Conv2D", filters=filters, kernel_size=[3, 3], activation="relu", **config)
+def conv(filters: int, build_shape: list | None = None, **config) -> dict:
+    kernel = {"kernel_size": [3, 3], "activation": "relu"}
+    return layer("Conv2D", build_shape, filters=filters, **kernel, **config)
 
 
 def test_many_filters_with_same_padding_are_refused_before_building(tmp_path):
@@ -81,13 +85,16 @@ def test_a_huge_dense_layer_is_refused(tmp_path):
 def test_hidden_sizes_count_in_nested_models_and_saved_build_shapes(tmp_path):
     inner = {
         "class_name": "Sequential",
-        "config": {"layers": [layer("Dense", [None, 784], units=128)] * 20},
+        "config": {"layers": [layer("Dense", [None, 28, 28], units=28)] * 20},
     }
     message = refusal(saved(tmp_path / "nested.keras", sequential((28, 28), inner)), CV1)
     assert "more than 16 layers" in message
-    # A build shape that claims a huge input counts, whatever the layer is called with.
+    # Keras builds a layer from its saved build shape on loading: one that claims a huge
+    # input is refused, whatever the layer is called with.
     lying = sequential((28, 28), layer("Flatten"), layer("Dense", [None, 10**7], units=128))
-    assert "parameters" in refusal(saved(tmp_path / "lying.keras", lying), CV1)
+    message = refusal(saved(tmp_path / "lying.keras", lying), CV1)
+    assert "declares the input of layer 2 (Dense) as (None, 10000000)" in message
+    assert "make it (None, 784)" in message
 
 
 def test_a_config_declared_at_2_gib_is_refused_without_reading_it(tmp_path):
@@ -169,3 +176,124 @@ def test_a_huge_notebook_is_refused_before_conversion(tmp_path):
     assert result.problem.startswith("cv1_mnist_intro.ipynb is 6.0 MB, more than the 5 MB")
     assert "Clear All Outputs" in result.problem
     assert not list((tmp_path / "work" / CV1.name / "in").iterdir())
+
+
+def talked_down(resize: dict) -> dict:
+    """A layer that scales the images up, then convolutions that say they see 8x8 images.
+
+    At 128x128, the two convolutions need about 70 times the lab's computation; each layer
+    after the first saves a build shape that claims a small input.
+    """
+    return sequential(
+        (32, 32, 3),
+        resize,
+        conv(32, [None, 8, 8, 3], padding="same"),
+        conv(64, [None, 8, 8, 32], padding="same"),
+        layer("GlobalAveragePooling2D", [None, 8, 8, 64]),
+        layer("Dense", [None, 64], units=10),
+    )
+
+
+def test_a_layer_the_screen_does_not_know_is_refused_as_unbounded(tmp_path):
+    resize = layer("Resizing", height=128, width=128, interpolation="bilinear")
+    message = refusal(saved(tmp_path / "resized.keras", talked_down(resize)), CV4)
+    assert "layer 1 (Resizing)" in message and "does not know" in message
+    assert "did not build or train the model" in message
+
+
+def test_shapes_are_computed_not_read_from_saved_build_shapes(tmp_path):
+    """A layer it knows, scaling by 4: the build shapes after it are refused as lies."""
+    upsample = layer("UpSampling2D", size=[4, 4])
+    message = refusal(saved(tmp_path / "upsampled.keras", talked_down(upsample)), CV4)
+    assert "declares the input of layer 2 (Conv2D) as (None, 8, 8, 3)" in message
+    assert "make it (None, 128, 128, 3)" in message
+    honest = talked_down(upsample)
+    for entry in honest["config"]["layers"]:
+        entry.pop("build_config", None)
+    message = refusal(saved(tmp_path / "honest.keras", honest), CV4)
+    assert "70 times the computation of this lab's model" in message
+
+
+def test_a_saved_tensor_shape_in_a_functional_model_counts_for_nothing(tmp_path):
+    """Functional models save each call's input shape; the screen follows the layers instead."""
+
+    def called(name: str, entry: dict, source: str | None, shape: list | None) -> dict:
+        entry["config"]["name"] = name
+        history = {"shape": shape, "keras_history": [source, 0, 0]}
+        args = [{"class_name": "__keras_tensor__", "config": history}] if source else []
+        return {**entry, "name": name, "inbound_nodes": [{"args": args, "kwargs": {}}]}
+
+    def model(shapes: dict) -> dict:
+        layers = [
+            called("in", layer("InputLayer", batch_shape=[None, 32, 32, 3]), None, None),
+            called("up", layer("UpSampling2D", size=[4, 4]), "in", [None, 32, 32, 3]),
+            called("c1", conv(32, padding="same"), "up", shapes["up"]),
+            called("c2", conv(64, padding="same"), "c1", shapes["c1"]),
+            called("pool", layer("GlobalAveragePooling2D"), "c2", shapes["c2"]),
+            called("out", layer("Dense", units=10), "pool", [None, 64]),
+        ]
+        config = {
+            "layers": layers,
+            "input_layers": [["in", 0, 0]],
+            "output_layers": [["out", 0, 0]],
+        }
+        return {"class_name": "Functional", "config": config}
+
+    lies = {"up": [None, 8, 8, 3], "c1": [None, 8, 8, 32], "c2": [None, 8, 8, 64]}
+    message = refusal(saved(tmp_path / "lying.keras", model(lies)), CV4)
+    assert "declares the output of 'up' as (None, 8, 8, 3)" in message
+    unsaid = dict.fromkeys(lies)  # no saved shapes at all: the computed ones alone
+    message = refusal(saved(tmp_path / "unsaid.keras", model(unsaid)), CV4)
+    assert "70 times the computation" in message
+
+
+CV2 = COURSE.lab("cv2_fashion_mnist_intro")
+
+
+def harvested(folder: Path, lab: Lab, *ok: str) -> runner.Harvest:
+    """A harvest whose steps ``ok`` succeeded, reading what ``folder`` holds."""
+    steps = {name: runner.Step(harvest.OK) for name in ("import", *ok)}
+    return runner.Harvest(lab, folder / f"{lab.name}.py", folder, steps=steps)
+
+
+def test_what_a_child_left_is_read_back_only_within_what_it_can_need(tmp_path):
+    """8 MiB of empty objects would take the grader about 200 MB to parse; it reads none."""
+    flood = "[" + ",".join(["{}"] * (8 * 2**20 // 3)) + "]"
+    for name in ("plot_samples.json", "CLASS_NAMES.json"):
+        (tmp_path / name).write_text(flood)
+    result = harvested(tmp_path, CV2, "plot_samples", "CLASS_NAMES")
+    tracemalloc.start()
+    try:
+        for name in ("plot_samples", "CLASS_NAMES"):
+            with pytest.raises(architecture.CheckFailed) as refused:
+                result.result(name)
+            assert "so the grader did not read it" in str(refused.value)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, peak
+    assert "CLASS_NAMES came to 8.0 MB, more than the 10 KB" in str(refused.value)
+
+
+def test_an_array_is_read_back_only_within_the_labs_shapes(tmp_path):
+    """A header that declares a billion numbers is refused before NumPy allocates them."""
+    header = {"descr": "<f8", "fortran_order": False, "shape": (10**9,)}
+    with (tmp_path / "preprocess.npy").open("wb") as file:
+        np.lib.format.write_array_header_1_0(file, header)
+        file.write(b"\0" * 64)
+    with pytest.raises(
+        architecture.CheckFailed, match=re.escape("preprocess() came to 7,629.4 MB")
+    ):
+        harvested(tmp_path, CV1, "preprocess").result("preprocess")
+
+
+def test_a_picture_that_decodes_huge_is_not_kept(tmp_path):
+    outputs, kept = tmp_path / "out", tmp_path / "harvest"
+    outputs.mkdir()
+    kept.mkdir()
+    png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"
+    (outputs / "plot_samples.png").write_bytes(png + struct.pack(">II", 100_000, 100_000))
+    (outputs / "plot_history.png").write_bytes(png + struct.pack(">II", 720, 720))
+    (outputs / "other.png").write_bytes(b"GIF89a" + b"\0" * 32)
+    runner._keep(outputs, kept)
+    assert sorted(path.name for path in kept.iterdir()) == ["plot_history.png"]

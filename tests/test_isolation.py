@@ -14,6 +14,8 @@ import platform
 import re
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -23,7 +25,7 @@ from pathlib import Path
 import pytest
 from conftest import COURSE, EXERCISES, REFERENCE, ROOT, SUBMISSIONS
 
-from labkit.sandbox import confine, harvest, isolation, runner
+from labkit.sandbox import cgroups, confine, harvest, isolation, runner, tamper
 from labkit.spec.limits import Limits
 
 ATTACKS = SUBMISSIONS / "attacks"
@@ -176,6 +178,137 @@ def test_a_hostile_run_grades_every_other_lab_and_keeps_its_results(grade, tmp_p
     assert graded.results["score"] == 11
     time.sleep(2)  # the rewriter, had it survived, writes five times a second
     assert json.loads(graded.path.read_text()) == graded.results
+
+
+@pytest.mark.skipif(
+    not isolation.Cgroups.usable() or cgroups.locate()[0].usage[0] not in cgroups.locate()[1],
+    reason="no cgroup this user may create, or none that counts CPU time",
+)
+def test_a_tree_of_spinners_costs_only_its_own_lab(grade, tmp_path):
+    """A hundred spinning processes in the last lab, while the grader trains the others."""
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    shutil.copyfile(REFERENCE / "cv1_mnist_intro.py", submission / "cv1_mnist_intro.py")
+    shutil.copyfile(REFERENCE / "cv3_mnist_cnn.py", submission / "cv3_mnist_cnn.py")
+    shutil.copyfile(ATTACKS / "cpu_fanout.py", submission / "cv4_cifar_cnn.py")
+    labs = [
+        arg
+        for lab in ("cv1_mnist_intro", "cv3_mnist_cnn", "cv4_cifar_cnn")
+        for arg in ("--lab", lab)
+    ]
+    limits = ["--time-limit", "10", "--wall-limit", "300"]
+    graded = grade(submission, "--isolation", "required", *labs, *limits)
+    assert graded.score("cv1_mnist_intro") == (11, 11)
+    assert graded.score("cv3_mnist_cnn") == (11, 11)
+    assert graded.score("cv4_cifar_cnn") == (0, 14)
+    said = graded.output("cv4_cifar_cnn", "submission")
+    assert "used more than 10 s of CPU time, its processes together" in said, said
+
+
+NESTED_GRADER = """
+import json, sys
+from pathlib import Path
+
+for procs in sys.argv[4:]:
+    Path(procs).write_text("0")  # the operator's cgroups, joined before anything starts
+from labkit.sandbox import isolation, runner
+from labkit.spec.lab import Lab
+from labkit.spec.limits import Limits
+
+workdir, module, memory = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+lab = Lab.from_json(json.loads(sys.stdin.read()))
+with isolation.Server(workdir, "required", data=[lab.dataset]) as server:
+    server.ready.wait(300)
+    # The operator's limit: what the grader and its server use, and 512 MiB more.
+    used = int((memory / "memory.usage_in_bytes").read_text())
+    (memory / "memory.limit_in_bytes").write_text(str(used + 2**29))
+    result = runner.run(lab, module, workdir, Limits(), server)
+    folders = {name: str(folder) for name, folder in server.cgroups.folders.items()}
+print(json.dumps({"folders": folders, "problem": result.problem}))
+"""
+
+
+@pytest.mark.skipif(
+    not isolation.Cgroups.usable() or cgroups.locate()[0] is not cgroups.V1,
+    reason="no cgroup v1 hierarchy this user may create cgroups in",
+)
+def test_a_labs_cgroup_is_nested_in_the_graders_own(tmp_path):
+    """The grader runs in a cgroup an operator limited; its labs stay within that limit."""
+    _, own = cgroups.locate()
+    parents = {name: folder / f"labkit-test-operator-{os.getpid()}" for name, folder in own.items()}
+    for folder in dict.fromkeys(parents.values()):
+        folder.mkdir()
+    try:
+        procs = [str(folder / "cgroup.procs") for folder in dict.fromkeys(parents.values())]
+        command = [sys.executable, "-c", NESTED_GRADER, str(tmp_path / "work")]
+        command += [str(ATTACKS / "outgrow_grader.py"), str(parents["memory"]), *procs]
+        done = subprocess.run(
+            command, input=json.dumps(CV1.to_json()), capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        report = json.loads(done.stdout.splitlines()[-1])
+    finally:
+        for folder in dict.fromkeys(parents.values()):
+            _remove_cgroup(folder)
+    for name, folder in report["folders"].items():
+        assert Path(folder).parent == parents[name], (name, folder)
+    assert set(report["folders"]) >= {"memory", "pids"}
+    # 1 GiB is within the lab's own 4 GiB, not within what the operator left the grader.
+    assert report["problem"].startswith("killed"), report["problem"]
+
+
+def test_values_too_large_to_read_back_cost_only_their_own_checks(grade, tmp_path):
+    """Megabytes of figure description and class names, next to a classmate's lab."""
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    shutil.copyfile(REFERENCE / "cv1_mnist_intro.py", submission / "cv1_mnist_intro.py")
+    shutil.copyfile(ATTACKS / "huge_figure.py", submission / "cv2_fashion_mnist_intro.py")
+    labs = ["--lab", "cv1_mnist_intro", "--lab", "cv2_fashion_mnist_intro"]
+    graded = grade(submission, "--isolation", "required", *labs)
+    assert graded.score("cv1_mnist_intro") == (11, 11)
+    assert graded.failed("cv2_fashion_mnist_intro") == {"plot"}
+    assert graded.score("cv2_fashion_mnist_intro") == (11, 13)
+    said = graded.output("cv2_fashion_mnist_intro", "plot")
+    assert "so the grader did not read it" in said and "more than the 256 KB" in said, said
+
+
+def test_forging_its_own_records_earns_only_what_its_functions_return(grade, tmp_path):
+    """One lab rewrites earlier steps' files in a later call; another forges every event."""
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    shutil.copyfile(ATTACKS / "forge_own_files.py", submission / "cv1_mnist_intro.py")
+    shutil.copyfile(
+        REFERENCE / "cv2_fashion_mnist_intro.py", submission / "cv2_fashion_mnist_intro.py"
+    )
+    shutil.copyfile(ATTACKS / "forge_all_records.py", submission / "cv3_mnist_cnn.py")
+    labs = [
+        arg
+        for lab in ("cv1_mnist_intro", "cv2_fashion_mnist_intro", "cv3_mnist_cnn")
+        for arg in ("--lab", lab)
+    ]
+    graded = grade(submission, "--isolation", "required", *labs)
+    # Its own preprocess() and build_model() are wrong, whatever it saved over them.
+    assert graded.failed("cv1_mnist_intro") == {"preprocess", "structure", "shapes", "params"}
+    assert graded.score("cv1_mnist_intro") == (6, 11)
+    said = graded.output("cv1_mnist_intro", "submission")
+    assert said.startswith(tamper.FORGED), said
+    assert "preprocess.npy was rewritten in compile_model()" in said
+    assert "build_model.keras was rewritten in compile_model()" in said
+    assert graded.score("cv2_fashion_mnist_intro") == (13, 13)
+    assert graded.score("cv3_mnist_cnn") == (0, 11)
+    said = graded.output("cv3_mnist_cnn", "submission")
+    assert said.startswith(f"{tamper.FORGED}: a line on import that the harvest did not write")
+    blocked = {check["output"] for check in graded.checks("cv3_mnist_cnn")} - {said}
+    assert blocked == {f"blocked: {tamper.FORGED}"}
+
+
+def _remove_cgroup(folder: Path) -> None:
+    deadline = time.monotonic() + 10
+    while folder.exists() and time.monotonic() < deadline:
+        try:
+            folder.rmdir()
+        except OSError:
+            time.sleep(0.1)
 
 
 def _session_keyring() -> int:

@@ -519,6 +519,7 @@ def submission(harvest: Harvest) -> str:
     Returns which file was graded, for a module found in one of the submission's folders.
     """
     from labkit.sandbox import harvest as steps
+    from labkit.sandbox import tamper
 
     harvest.require("import")
     causes: list[Cause] = []
@@ -532,6 +533,8 @@ def submission(harvest: Harvest) -> str:
             causes.append(harvest.fault(name, dependencies=False))
     if harvest.problem:
         causes.append(harvest.stopped_early())
+    if causes and harvest.tampering:
+        causes.append(Cause(harvest.tampering, tamper.FORGED))
     causes = list(dict.fromkeys(cause for cause in causes if cause is not None))
     if causes:
         raise CheckFailed("\n".join(cause.message for cause in causes), causes=causes)

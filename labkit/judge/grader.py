@@ -72,7 +72,8 @@ class ModelChecks:
     @pytest.mark.check("submission", points=1)
     def test_submission(self, harvest: Harvest, note: Any) -> None:
         """The module imports and defines every function"""
-        note(checks.submission(harvest))
+        said = checks.submission(harvest)
+        note("; ".join(text for text in (said, harvest.tampering) if text))  # graded past, named
 
     @pytest.mark.check("preprocess", points=1)
     def test_preprocess(self, harvest: Harvest, lab: Lab) -> None:

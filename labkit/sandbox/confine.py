@@ -25,6 +25,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import hashlib
+import json
 import os
 import platform
 import re
@@ -32,7 +34,7 @@ import resource
 import shutil
 import signal
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
@@ -50,6 +52,14 @@ OUTPUT_FILES = 64
 HOLD = "/labkit-hold"  # an empty folder bubblewrap makes; lab folders wait here while covered
 TMP_BYTES = 512 * 2**20
 CPU_ACCOUNTING_SLACK = 0.95
+# How the lab's process exits on SIGXCPU, as a shell tells a death by it: by its handler,
+# since the kernel's sampled CPU time can fall 8% short of the limit that sent it.
+EXIT_XCPU = 128 + signal.SIGXCPU
+EVENTS_FD = 3  # where the lab writes its events (labkit.sandbox.forkserver.EVENTS_FD)
+ACKS_FD = 4  # where a collected lab reads that its step's files were taken
+MAX_EVENT_LINE = 2**20
+COLLECTOR = "collector"  # labkit.sandbox.records.COLLECTOR: a line from the lab's parent
+COLLECTOR_KEY = b'"collector"'
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,7 @@ class Confinement:
     inputs: tuple[str, ...]  # folders under it to mount back read-only
     outputs: tuple[str, ...]  # folders under it to mount back writable
     covered: tuple[str, ...] = ()  # other folders to cover, such as the cgroup files
+    collect: bool = False  # take each step's files as it reports them (one output folder)
 
     @classmethod
     def from_request(cls, request: dict[str, Any]) -> Confinement:
@@ -68,6 +79,7 @@ class Confinement:
             tuple(request["inputs"]),
             tuple(request["outputs"]),
             tuple(request.get("covered", ())),
+            bool(request.get("collect")),
         )
 
 
@@ -96,19 +108,34 @@ def confine(confinement: Confinement) -> None:
     _join_new_keyring()
     _call(_libc().unshare, CLONE_NEWPID)
     _drop_capabilities()
+    pipes = (*os.pipe(), *os.pipe()) if confinement.collect else ()
     pid = os.fork()
     if pid == 0:
         _call(_libc().prctl, PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         # PID 1 of a namespace ignores a signal it has no handler for, SIGXCPU included.
-        signal.signal(signal.SIGXCPU, lambda *_: os._exit(1))
+        signal.signal(signal.SIGXCPU, lambda *_: os._exit(EXIT_XCPU))
         for folder in outputs.values():
             os.close(folder)
+        if pipes:  # its events go to the collector, which answers each step on ACKS_FD
+            os.dup2(pipes[1], EVENTS_FD)
+            os.dup2(pipes[2], ACKS_FD)
+            for end in pipes:
+                os.close(end)
         return
     # Asked to stop, end the lab's process; its outputs are still copied out.
     signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGKILL))
+    if not pipes:
+        code = _wait(pid)
+        for path, folder in outputs.items():
+            _copy_out(path, folder)
+        _exit_as(code)
+    ((path, folder),) = outputs.items()
+    os.close(pipes[1])
+    os.close(pipes[2])
+    collector = Collector(path, folder, pipes[0], pipes[3])
+    collector.run()
     code = _wait(pid)
-    for path, folder in outputs.items():
-        _copy_out(path, folder)
+    collector.check("")  # whatever the lab's last processes wrote before they ended
     _exit_as(code)
 
 
@@ -200,6 +227,122 @@ def _inside(path: str, folder: str) -> bool:
     return path.startswith(folder.rstrip("/") + "/")
 
 
+@dataclass
+class Collector:
+    """The lab's parent, which takes each step's files as soon as the step reports them.
+
+    It reads the lab's events, passes each line on to the server, and when a step has
+    ended copies the files the step names into the real output folder, each only if its
+    SHA-256 is the one the step gives, then answers on the acks pipe so that the harvest
+    goes on to the next call. Files changed after they were taken, and files no step names,
+    it reports in lines of its own (``labkit.sandbox.records``); a line of the lab's that
+    claims to be one of those is reported, not passed on.
+    """
+
+    path: str  # the lab's output folder, as the lab sees it
+    folder: int  # the real output folder
+    events: int  # the lab's events, read here
+    acks: int  # one byte for each step whose files were taken
+    kept: dict[str, str] = field(default_factory=dict)  # file: its SHA-256 when taken
+    told: set[str] = field(default_factory=set)  # files already reported
+
+    def run(self) -> None:
+        """Pass on the lab's events and take each step's files, until the lab has ended."""
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a server or a lab gone: EPIPE
+        partial = b""
+        while True:
+            try:
+                chunk = os.read(self.events, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            *lines, partial = (partial + chunk).split(b"\n")
+            partial = partial[-MAX_EVENT_LINE:]
+            for line in lines:
+                self._line(line)
+        os.close(self.events)
+
+    def check(self, step: str) -> None:
+        """Report each file that changed since it was taken, or that no step named.
+
+        Once the lab has ended (``step`` is ''), only the changes: a lab stopped in the middle
+        of a step leaves files the step never got to name, and they go no further.
+        """
+        with contextlib.suppress(OSError):
+            for name in sorted(os.listdir(self.path))[:OUTPUT_FILES]:
+                if name in self.told:
+                    continue
+                if name not in self.kept:
+                    if step:
+                        self._tell(name, "unexplained", step)
+                elif _digest(os.path.join(self.path, name)) != self.kept[name]:
+                    self._tell(name, "rewritten", step)
+
+    def _line(self, line: bytes) -> None:
+        if COLLECTOR_KEY in line:
+            self._tell("", "claimed", "")
+            return
+        _write_all(EVENTS_FD, line + b"\n")
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return
+        if not isinstance(event, dict) or event.get("status") in (None, "started"):
+            return
+        files = event.get("files")
+        step = str(event.get("step"))
+        for name, digest in files.items() if isinstance(files, dict) else ():
+            if isinstance(name, str) and name not in self.kept and _plain(name):
+                with contextlib.suppress(OSError):
+                    self._take(name, str(digest), step)
+        self.check(step)
+        with contextlib.suppress(OSError):
+            os.write(self.acks, b"1")
+
+    def _take(self, name: str, digest: str, step: str) -> None:
+        """Copy ``name`` into the real folder if it is what the step says it saved."""
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+        part = f".{name}.part"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(part, dir_fd=self.folder)
+        with open(os.open(os.path.join(self.path, name), flags), "rb") as reader:
+            if not stat.S_ISREG(os.fstat(reader.fileno()).st_mode):
+                return
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+            with open(os.open(part, flags, 0o600, dir_fd=self.folder), "wb") as writer:
+                hashed = hashlib.sha256()
+                while chunk := reader.read(2**20):
+                    hashed.update(chunk)
+                    writer.write(chunk)
+        if hashed.hexdigest() == digest:
+            os.rename(part, name, src_dir_fd=self.folder, dst_dir_fd=self.folder)
+            self.kept[name] = digest
+        else:
+            os.unlink(part, dir_fd=self.folder)
+            self._tell(name, "changed", step)
+
+    def _tell(self, name: str, what: str, step: str) -> None:
+        self.told.add(name)
+        finding = {COLLECTOR: {"file": name, "what": what, "step": step}}
+        _write_all(EVENTS_FD, json.dumps(finding).encode() + b"\n")
+
+
+def _plain(name: str) -> bool:
+    return name not in ("", ".", "..") and "/" not in name and not name.startswith(".")
+
+
+def _digest(path: str) -> str:
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    with contextlib.suppress(OSError):
+        while data:
+            data = data[os.write(fd, data) :]
+
+
 def _copy_out(path: str, folder: int) -> None:
     """Copy the regular files the lab left in ``path`` into the real folder ``folder``.
 
@@ -238,11 +381,13 @@ def _wait(pid: int) -> int:
     """The lab's exit status; an end at the CPU limit is told as the SIGXCPU it stands for.
 
     The lab's process is PID 1 of its namespace, where SIGXCPU only ends it through the
-    handler ``confine`` gives it, or the kernel's SIGKILL at the hard limit ends it: either
-    way its CPU time says that the limit was reached.
+    handler ``confine`` gives it, with EXIT_XCPU, or the kernel's SIGKILL at the hard limit
+    ends it, and its CPU time says that the limit was reached.
     """
     _, status, usage = os.wait4(pid, 0)
     code = os.waitstatus_to_exitcode(status)
+    if code == EXIT_XCPU:
+        return -signal.SIGXCPU
     limit, _ = resource.getrlimit(resource.RLIMIT_CPU)
     # The kernel's per-process usage runs a little behind the clock the limit is kept on.
     used = (usage.ru_utime + usage.ru_stime) / CPU_ACCOUNTING_SLACK

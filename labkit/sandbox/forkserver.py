@@ -77,9 +77,15 @@ class Child:
     events: list[str] = field(default_factory=list)  # complete once ``ended`` is set
     stop: Callable[[], None] | None = None  # ends it through the server that forked it
     sandboxed: bool = False  # in a PID namespace that dies with the server
+    cpu_time: Callable[[], float | None] | None = None  # CPU seconds of its whole tree
+    cpu_limit: float = math.inf  # for ``cpu_time``; the child is ended past it
+    over_cpu: bool = False  # ended for its tree's CPU time
 
     def wait(self, seconds: float) -> bool:
-        """Wait up to ``seconds`` after the start for the child to end; False on a timeout."""
+        """Wait up to ``seconds`` after the start for the child to end; False on a timeout.
+
+        A child whose tree uses more than ``cpu_limit`` CPU seconds is ended meanwhile.
+        """
         if not self.started.wait(STARTUP_SECONDS) or self.pid is None:
             return True  # never started: the server is gone, and ``code`` stays None
         deadline = time.monotonic() + seconds
@@ -88,7 +94,15 @@ class Child:
                 if self.code is not None or not self._group_alive():
                     return True
                 time.sleep(POLL_SECONDS)
+            elif not self.over_cpu and self.tree_cpu() > self.cpu_limit:
+                self.over_cpu = True
+                self.kill()
         return False
+
+    def tree_cpu(self) -> float:
+        """The CPU seconds of the child's whole tree so far; 0 where they are not counted."""
+        used = self.cpu_time() if self.cpu_time is not None else None
+        return used if used is not None else 0.0
 
     def kill(self) -> None:
         """End the child and everything it started (on Windows, the child alone)."""
@@ -214,13 +228,16 @@ class ForkServer:
     def _spawn(self, child: Child, request: dict[str, Any]) -> Child:
         """Start a child that imports everything itself: the way where forking is unsafe."""
         child.process = subprocess.Popen(
-            [sys.executable, "-m", "labkit.sandbox.forkserver", "--one", json.dumps(request)],
-            stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "labkit.sandbox.forkserver", "--one"],
+            stdin=subprocess.PIPE,  # the request, which its command line would show
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=self._environment,
             start_new_session=hasattr(os, "setsid"),
         )
+        assert child.process.stdin is not None
+        with contextlib.suppress(OSError), child.process.stdin as given:
+            given.write(json.dumps(request).encode())
         child.pid = child.process.pid
         child.started.set()
 
@@ -442,6 +459,8 @@ def _become_child(request: dict[str, Any], forked: bool = True) -> None:
                 Path(request["outputs"]),
                 EVENTS_FD,
                 pictures=bool(request.get("pictures")),
+                key=request.pop("key", ""),
+                acks=_acks(request),
             )
         code = 0
     finally:
@@ -464,6 +483,15 @@ def _end_user(uid: int) -> None:
     unprivileged.end_user(uid)
 
 
+def _acks(request: dict[str, Any]) -> int | None:
+    """Where a confined harvest hears that the collector took its step's files, if it does."""
+    if not (request.get("confine") or {}).get("collect"):
+        return None
+    from labkit.sandbox import confine
+
+    return confine.ACKS_FD
+
+
 def _join_cgroups(procs: Sequence[str]) -> None:
     """Move this process into its cgroups, before it starts anything they should cap."""
     for path in procs:
@@ -484,6 +512,9 @@ def _limit(request: dict[str, Any]) -> None:
     # SIGKILL at the hard limit only for a process that ignores it.
     cpu = math.ceil(request["cpu_seconds"])
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + CPU_GRACE_SECONDS))
+    # Where the grader's own cgroup runs out of memory, a lab's process is ended first.
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as score:
+        score.write("1000")
 
 
 def _redirect(output: str) -> None:
@@ -524,7 +555,7 @@ def _reply(replies: int, message: dict[str, Any]) -> None:
 
 def main() -> None:
     if sys.argv[1:2] == ["--one"]:
-        _become_child(json.loads(sys.argv[2]), forked=False)
+        _become_child(json.loads(sys.stdin.buffer.read()), forked=False)
     # Ctrl-C belongs to the grader, which ends this server when it is done.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     replies = os.dup(1)

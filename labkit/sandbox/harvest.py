@@ -10,8 +10,12 @@ Usage, in that child: ``harvest(lab, module_path, inputs, outputs, events_fd)``
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import importlib.util
+import io
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -19,7 +23,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from labkit.sandbox import tamper
+from labkit.sandbox import records, tamper
+from labkit.sandbox.records import ERROR, OK, SKIPPED, STARTED, TODO, when
 from labkit.spec.lab import ARRAY, FIGURE, MODEL, NAMES, Data, Function, Lab, Result, Value
 
 # File names in a harvest's folders, shared with labkit.sandbox.
@@ -27,8 +32,6 @@ INPUTS = "inputs.npz"
 OUTPUT = "output.txt"
 
 PICTURE_DPI = 72
-
-OK, TODO, ERROR, SKIPPED, STARTED = "ok", "todo", "error", "skipped", "started"
 
 
 class StepSkipped(Exception):
@@ -51,19 +54,42 @@ class Writers(NamedTuple):
     save_array: Callable[..., Any]
     save_arrays: Callable[..., Any]
     as_array: Callable[..., Any]
+    sign: Callable[..., bytes]  # hmac.digest, for the events' signatures
+    sha256: Callable[..., Any]  # for the saved files' digests
+    open: Callable[..., Any]  # to read them back
+    read: Callable[..., bytes]  # os.read, for the collector's answer to each step
 
     @classmethod
     def capture(cls) -> Writers:
         import keras
         import numpy as np
 
-        return cls(keras.Model.save, json.dumps, np.save, np.savez, np.asarray)
+        save = keras.Model.save
+        return cls(
+            save,
+            json.dumps,
+            np.save,
+            np.savez,
+            np.asarray,
+            hmac.digest,
+            hashlib.sha256,
+            io.open,
+            os.read,
+        )
 
 
 class Harvester:
     """Runs a submission's API functions one step at a time, logging each outcome."""
 
-    def __init__(self, module_path: Path, folder: Path, writers: Writers, events: int) -> None:
+    def __init__(
+        self,
+        module_path: Path,
+        folder: Path,
+        writers: Writers,
+        events: int,
+        key: str = "",
+        acks: int | None = None,
+    ) -> None:
         self.module_path = module_path
         self.folder = folder
         self.writers = writers
@@ -73,12 +99,41 @@ class Harvester:
         # A pipe the grader reads: flushed per event, so a crash or os._exit loses nothing
         # written so far, and nothing written can be taken back.
         self._events = open(events, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+        self._key = key  # signs each event: the grader's, for this harvest alone
+        self._acks = acks  # where the collector says it took a step's files
+        self._count = 0
+        self._saving: list[Path] = []  # the files the running step saved
         self._seal = tamper.Seal()  # last, so that it sees the harvest's own set-up as it is
 
     def log(self, step: str, status: str, message: str = "") -> None:
-        event = {"step": step, "status": status, "message": message}
+        """Report a step's progress; once it ended, with the files it saved, and wait for
+        the collector, where there is one, to have taken them."""
+        files = {} if status == STARTED else self._digests()
+        event = {"seq": self._count, "step": step, "status": status, "message": message}
+        event["files"] = files
+        event["mac"] = records.signature(self._key, event, self.writers.dumps, self.writers.sign)
+        self._count += 1
         self._events.write(self.writers.dumps(event) + "\n")
         self._events.flush()
+        if status != STARTED and self._acks is not None:
+            with contextlib.suppress(OSError):  # a collector gone, or its answer taken
+                self.writers.read(self._acks, 1)
+
+    def saving(self, path: Path) -> Path:
+        """Note that the running step writes ``path``, before it does; returns it."""
+        self._saving.append(path)
+        return path
+
+    def _digests(self) -> dict[str, str]:
+        files = {}
+        for path in self._saving:
+            with contextlib.suppress(OSError), self.writers.open(path, "rb") as file:
+                digest = self.writers.sha256()
+                while chunk := file.read(2**20):
+                    digest.update(chunk)
+                files[path.name] = digest.hexdigest()
+        self._saving = []
+        return files
 
     def step(self, name: str, action: Callable[[], Any]) -> Any:
         """Run ``action`` as the step ``name``; return its value, or None if it did not succeed.
@@ -100,7 +155,7 @@ class Harvester:
             outcome = (OK, "")
         changed = self._seal.broken()
         if changed:
-            message = self._seal.message(changed, _when(name))
+            message = self._seal.message(changed, when(name))
             self.log(name, ERROR, message)
             raise Tampered(message)
         self.log(name, *outcome)
@@ -141,18 +196,27 @@ class Harvester:
 
 
 def harvest(
-    lab: Lab, module_path: Path, inputs: Path, outputs: Path, events: int, pictures: bool = False
+    lab: Lab,
+    module_path: Path,
+    inputs: Path,
+    outputs: Path,
+    events: int,
+    pictures: bool = False,
+    key: str = "",
+    acks: int | None = None,
 ) -> None:
     """Call every function of the lab's API on what ``inputs`` holds; write into ``outputs``.
 
-    Each step's outcome goes to the file descriptor ``events`` as a JSON line. With
-    ``pictures``, each figure is also saved as a PNG, for feedback pages.
+    Each step's outcome goes to the file descriptor ``events`` as a JSON line, signed with
+    ``key`` (``labkit.sandbox.records``). With ``acks``, each step that ended waits there
+    for the collector to take its files. With ``pictures``, each figure is also saved as a
+    PNG, for feedback pages.
     """
     import numpy as np
 
     arrays = dict(np.load(inputs / INPUTS, allow_pickle=False))
     _serve_datasets_locally(lab)
-    child = Harvester(module_path, outputs, Writers.capture(), events)
+    child = Harvester(module_path, outputs, Writers.capture(), events, key, acks)
     child.pictures = pictures
     try:
         _harvest_steps(child, lab, arrays)
@@ -225,12 +289,6 @@ class _Call:
         return _stand_in(self.lab.function(arg.function).returns, self.lab)
 
 
-def _when(step: str) -> str:
-    if step == "import":
-        return "on import"
-    return f"while reading {step}" if step.isupper() else f"in {step}()"
-
-
 def _serve_datasets_locally(lab: Lab) -> None:
     """Let ``keras.datasets.<name>.load_data()`` in notebook code read the grader's copy.
 
@@ -274,17 +332,18 @@ def _save(child: Harvester, lab: Lab, function: Function, value: Any) -> Any:
         value = child.writers.as_array(value)
         if not (np.issubdtype(value.dtype, np.number) or value.dtype == bool):
             raise TypeError(f"{function.name}() must return numbers, got an array of {value.dtype}")
-        child.writers.save_array(path, value, allow_pickle=False)
+        child.writers.save_array(child.saving(path), value, allow_pickle=False)
     elif function.returns == MODEL:
         value = _as_model(value, function.name)
-        child.writers.save_model(value, path)
+        child.writers.save_model(value, child.saving(path))
     elif function.returns == FIGURE:
         _save_figure(child, function.name, value)
-    elif function.returns == NAMES:
-        value = _class_names(function.name, value, len(lab.class_names))
-        path.write_text(child.writers.dumps(value), encoding="utf-8")
     else:
-        path.write_text(child.writers.dumps(value), encoding="utf-8")
+        if function.returns == NAMES:
+            value = _class_names(function.name, value, len(lab.class_names))
+        text = child.writers.dumps(value)
+        with child.writers.open(child.saving(path), "w", encoding="utf-8") as file:
+            file.write(text)
     return value
 
 
@@ -329,8 +388,13 @@ def _save_figure(child: Harvester, name: str, figure: Any) -> None:
     from labkit.sandbox import figures
 
     description, images = figures.describe(figure)
-    (child.folder / f"{name}.json").write_text(child.writers.dumps(description), encoding="utf-8")
-    child.writers.save_arrays(child.folder / f"{name}.npz", **images)
+    text = child.writers.dumps(description)
+    with child.writers.open(
+        child.saving(child.folder / f"{name}.json"), "w", encoding="utf-8"
+    ) as file:
+        file.write(text)
+    child.writers.save_arrays(child.saving(child.folder / f"{name}.npz"), **images)
     if child.pictures:
         with contextlib.suppress(Exception):  # only the feedback page misses it
-            figure.savefig(child.folder / f"{name}.png", format="png", dpi=PICTURE_DPI)
+            picture = child.saving(child.folder / f"{name}.png")
+            figure.savefig(picture, format="png", dpi=PICTURE_DPI)

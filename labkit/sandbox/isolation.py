@@ -8,8 +8,8 @@ its own user, PID, network, IPC and UTS namespaces, no network, a minimal allow-
 environment, and a filesystem of read-only system, Python and labkit folders plus the
 run's work folder. Nothing else of the project is there: no ``reference/``, no
 ``graders/``, no home folder. Each child then confines itself to its own lab's folders
-(``labkit.sandbox.confine``) and joins cgroups that cap the memory and the process count of all
-it starts.
+(``labkit.sandbox.confine``) and joins cgroups (``labkit.sandbox.cgroups``) that cap the
+memory, the process count and the CPU of all it starts.
 
 Where neither can run (macOS, Windows, a Linux without user namespaces where the grader is
 not root), grading works without a sandbox, with per-process limits only, and says so once.
@@ -25,7 +25,6 @@ Usage::
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import os
@@ -34,13 +33,13 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from labkit.sandbox import confine, forkserver, unprivileged
+from labkit.sandbox.cgroups import MOUNT as CGROUP_MOUNT
+from labkit.sandbox.cgroups import Cgroups
 from labkit.spec import datasets
 from labkit.spec.datasets import Dataset
 
@@ -49,10 +48,6 @@ BUBBLEWRAP, USER = "bubblewrap", "unprivileged user"  # the sandboxes, as the no
 USER_MODE = "user"  # the unprivileged user, even where bubblewrap runs
 UNAVAILABLE = "isolation: unavailable on this platform"
 BWRAP_ENV = "LABKIT_BWRAP"  # a bubblewrap binary to use instead of the bundled one
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-CGROUP_CONTROLLERS = ("memory", "pids")
-CGROUP_MOUNT = "/labkit-cgroup"  # where a run's cgroups appear inside the sandbox
-REMOVE_SECONDS = 5.0
 SERVER_LOG = "server.txt"  # the server's own errors, in the run's folder
 MAX_TASKS = unprivileged.MAX_TASKS  # processes and threads of one child's tree
 # Passed on from the grader's environment when set: where things are and how to compute,
@@ -194,74 +189,6 @@ def _namespace_options() -> list[str]:
     ]
 
 
-@dataclass
-class Cgroups:
-    """A cgroup per child under one folder per run, for each controller that can be used."""
-
-    run: str
-    folders: dict[str, Path] = field(default_factory=dict)  # controller: the run's folder
-
-    @classmethod
-    def create(cls, run: str) -> Cgroups:
-        """The run's cgroups where this process may make them (root, cgroup v1); else none."""
-        cgroups = cls(run)
-        for controller in CGROUP_CONTROLLERS:
-            folder = CGROUP_ROOT / controller / run
-            with contextlib.suppress(OSError):
-                folder.mkdir()
-                cgroups.folders[controller] = folder
-        if len(cgroups.folders) < len(CGROUP_CONTROLLERS):
-            cgroups.remove()  # one without the other caps too little to be worth it
-        return cgroups
-
-    @classmethod
-    def usable(cls) -> bool:
-        """Whether this process may make cgroups to cap its children's trees."""
-        probe = cls.create(f"labkit-probe-{os.getpid()}")
-        usable = bool(probe.folders)
-        probe.remove()
-        return usable
-
-    def add(self, name: str, memory_bytes: int, mounted: bool = True) -> list[str]:
-        """Make child ``name``'s cgroups; return their ``cgroup.procs`` as the child sees them:
-        where bubblewrap binds them (``mounted``), or where they are."""
-        if not self.folders:
-            return []
-        settings = {
-            "memory": ("memory.limit_in_bytes", memory_bytes),
-            "pids": ("pids.max", MAX_TASKS),
-        }
-        procs = []
-        for controller, folder in self.folders.items():
-            (folder / name).mkdir(exist_ok=True)
-            setting, value = settings[controller]
-            (folder / name / setting).write_text(str(value))
-            where = f"{CGROUP_MOUNT}/{controller}" if mounted else str(folder)
-            procs.append(f"{where}/{name}/cgroup.procs")
-        return procs
-
-    def binds(self) -> list[str]:
-        options = []
-        for controller, folder in self.folders.items():
-            options += ["--bind", str(folder), f"{CGROUP_MOUNT}/{controller}"]
-        return options
-
-    def remove(self) -> None:
-        """Remove every cgroup of the run, waiting briefly for the kernel to empty them."""
-        deadline = time.monotonic() + REMOVE_SECONDS
-        for folder in self.folders.values():
-            for group in [*(path for path in folder.iterdir() if path.is_dir()), folder]:
-                while True:
-                    try:
-                        group.rmdir()
-                        break
-                    except OSError:  # its last processes are still being torn down
-                        if time.monotonic() > deadline:
-                            break
-                        time.sleep(0.05)
-        self.folders = {}
-
-
 class Server:
     """One grading run's fork server, with the isolation around it and its children."""
 
@@ -377,21 +304,33 @@ class Server:
     ) -> forkserver.Child:
         """Start a child for ``request`` that sees ``inputs``, read-only, and writes ``outputs``."""
         self.stage()
+        name = str(next(self._count))
         if self.kind == USER:
-            return self._start_as_user(request, inputs, outputs, memory_bytes)
+            return self._start_as_user(request, inputs, outputs, memory_bytes, name)
         if self.active:
-            name = str(next(self._count))
             request = {**request, "cgroups": self.cgroups.add(name, memory_bytes)}
             request["confine"] = {
                 "workdir": str(self.workdir),
                 "inputs": [str(path) for path in inputs],
                 "outputs": [str(path) for path in outputs],
                 "covered": [CGROUP_MOUNT] if self.cgroups.folders else [],
+                "collect": bool(request.get("collect")),
             }
-        return self.server.start(request)
+        child = self.server.start(request)
+        if request.get("cgroups") and self.cgroups.cpu_seconds(name) is not None:
+            # The whole tree's CPU time, against the limit each of its processes has: past
+            # the kernel's own grace for one process, the tree is stopped as one would be.
+            child.cpu_time = functools.partial(self.cgroups.cpu_seconds, name)
+            child.cpu_limit = request["cpu_seconds"] + forkserver.CPU_GRACE_SECONDS
+        return child
 
     def _start_as_user(
-        self, request: dict[str, Any], inputs: list[Path], outputs: list[Path], memory_bytes: int
+        self,
+        request: dict[str, Any],
+        inputs: list[Path],
+        outputs: list[Path],
+        memory_bytes: int,
+        name: str,
     ) -> forkserver.Child:
         """Start a child that runs as a user of its own, reading ``inputs`` and writing
         ``outputs`` and its scratch folder, and nothing else of the grader's."""
@@ -404,7 +343,7 @@ class Server:
         unprivileged.prepare(uid, inputs, writable, self.workdir)
         request = {
             **request,
-            "cgroups": self.cgroups.add(str(next(self._count)), memory_bytes, mounted=False),
+            "cgroups": self.cgroups.add(name, memory_bytes, mounted=False),
             "user": {"uid": uid, "tasks": MAX_TASKS},
         }
         child = self.server.start(request)

@@ -10,8 +10,11 @@ Usage: ``result = sandbox.run(lab, module_path, workdir, Limits())`` (``labkit.s
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
+import secrets
 import shutil
 import stat
 import zipfile
@@ -24,10 +27,11 @@ import numpy as np
 
 from labkit.intake import notebooks
 from labkit.intake.submission import MAX_MODULE_BYTES
-from labkit.sandbox import forkserver, harvest, isolation, screen, tamper
+from labkit.sandbox import forkserver, harvest, isolation, records, screen, tamper
+from labkit.sandbox.records import Step
 from labkit.spec import datasets
 from labkit.spec.failures import Cause, CheckFailed, GraderFault, todo_text
-from labkit.spec.lab import ARRAY, FIGURE, MODEL, Data, Lab, Value
+from labkit.spec.lab import ARRAY, FIGURE, MODEL, NAMES, Data, Function, Lab, Value
 from labkit.spec.limits import Limits
 from labkit.spec.text import MAX_MESSAGE as MAX_MESSAGE
 from labkit.spec.text import clean_message
@@ -38,12 +42,17 @@ MAX_OUTPUT_FILES = 64  # a harvest writes about ten
 MAX_ZIP_ENTRIES = 10_000  # a saved model has a handful
 ZIP_END_SEARCH = 22 + 65535  # the end record, and the longest comment that may follow it
 MAX_HELPER_MODULES = 100  # .py files beside a lab module that it may import
-
-
-@dataclass(frozen=True)
-class Step:
-    status: str
-    message: str = ""
+# What the grader reads back of each kind of value, at most, checked before it reads a byte:
+# what the value can legitimately be, so that parsing it stays small too.
+FIGURE_BYTES = 256 * 2**10  # a figure's description; the 5x5 sample grid's is 7 KB
+JSON_BYTES = 256 * 2**10
+NAME_BYTES = 1024  # each class name, in JSON
+ARRAY_FACTOR = 4  # an array may hold this many times the numbers its function was given,
+NUMBER_BYTES = 16  # each of up to 16 bytes (complex128)
+MIN_ARRAY_BYTES = 2**20
+FIGURE_IMAGES = 64  # images one figure may show; the sample grid shows 25
+PIXEL_BYTES = 4 * 8  # an image's pixel as RGBA, in float64
+MAX_PICTURE_PIXELS = 4096 * 4096  # a figure's PNG, for the feedback page; 720 x 720 is usual
 
 
 @dataclass
@@ -59,6 +68,12 @@ class Harvest:
     # Why the grader could not run the harvest, when that is not the submission's doing.
     grader_problem: str = ""
     shown: str = ""  # the module's path as the student knows it, when it is in a subfolder
+    # Events the harvest did not write: the lab fails as a whole, and this says why.
+    forged: str = ""
+    # Files written in the grader's name, each with what was found; and those of them that
+    # a step's value is lost with (the others were taken before they changed).
+    rewritten: dict[str, str] = field(default_factory=dict)
+    lost: set[str] = field(default_factory=set)
 
     def step(self, name: str) -> Step:
         """How step ``name`` ended; a step the child never finished says why."""
@@ -85,6 +100,8 @@ class Harvest:
                 "submission, in its exercises/ folder or in exactly one other folder",
                 "not submitted",
             )
+        if self.forged:
+            return Cause(self.forged, tamper.FORGED)
         outcome = self.step("import")
         if outcome.status != harvest.OK:
             if self.running() == "import" and self.problem:
@@ -152,8 +169,15 @@ class Harvest:
         if cause is not None:
             raise CheckFailed(cause.message, causes=[cause])
 
+    @property
+    def tampering(self) -> str:
+        """What the submission wrote in the grader's name, graded past; '' for nothing."""
+        return tamper.forged(list(self.rewritten.values()), graded=True) if self.rewritten else ""
+
     def file(self, name: str) -> Path:
         path = self.folder / name
+        if name in self.lost:
+            raise CheckFailed(tamper.forged([self.rewritten[name]]), short=tamper.FORGED)
         if not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
             raise CheckFailed(f"the grader found no usable {name} from your submission")
         return path
@@ -184,15 +208,21 @@ class Harvest:
             return screen.load(self.model_file(name))
         self.require(name)
         path = self.file(function.filename)
+        cap = read_cap(function, self.lab)
         try:
             if function.returns == ARRAY:
+                _within(function, _array_bytes(path), cap)
                 return np.load(path, allow_pickle=False)
+            _within(function, path.stat().st_size, cap)
             value = json.loads(path.read_text(encoding="utf-8"))
             if function.returns != FIGURE:
                 return value
+            with zipfile.ZipFile(self.file(f"{name}.npz")) as archive:
+                shown = sum(member.file_size for member in archive.infolist())
+            _within(function, shown, figure_images_cap(self.lab), "images")
             with np.load(self.file(f"{name}.npz"), allow_pickle=False) as images:
                 return value, {key: images[key] for key in images.files}
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, zipfile.BadZipFile) as error:
             what = "figure" if function.returns == FIGURE else "value"
             raise CheckFailed(
                 f"The {what} from {function.shown} could not be read back: {error}"
@@ -204,6 +234,51 @@ class Harvest:
         path = self.file(self.lab.function(name).filename)
         screen.screen(path, self.lab)
         return path
+
+
+def read_cap(function: Function, lab: Lab) -> int:
+    """The most bytes of ``function``'s saved value the grader reads: what it can need."""
+    if function.returns == ARRAY:
+        given = sum(arg.count for arg in function.args if isinstance(arg, Data))
+        numbers = ARRAY_FACTOR * given * math.prod(lab.input_shape)
+        return max(MIN_ARRAY_BYTES, numbers * NUMBER_BYTES)
+    if function.returns == NAMES:
+        return NAME_BYTES * max(1, len(lab.class_names))
+    return FIGURE_BYTES if function.returns == FIGURE else JSON_BYTES
+
+
+def figure_images_cap(lab: Lab) -> int:
+    """The most bytes of images one figure may show: FIGURE_IMAGES of the lab's own size."""
+    return FIGURE_IMAGES * math.prod(lab.input_shape[:2]) * PIXEL_BYTES
+
+
+def _within(function: Function, size: int, cap: int, what: str = "") -> None:
+    """Raise CheckFailed, unread, for a saved value larger than any the function can need."""
+    if size <= cap:
+        return
+    kind = {ARRAY: "an array", NAMES: "class names", FIGURE: "a figure"}.get(function.returns)
+    said = f"{function.shown}'s {what}" if what else function.shown
+    raise CheckFailed(
+        f"{said} came to {_size(size)}, more than the {_size(cap)} that {kind or 'its value'} "
+        "can need in this lab, so the grader did not read it. Return just what the lab asks "
+        "for: check its shape, or how much the figure draws.",
+        short=f"{function.shown} is far too large",
+    )
+
+
+def _size(size: int) -> str:
+    return f"{size / 2**20:,.1f} MB" if size >= 2**20 else f"{size / 2**10:,.0f} KB"
+
+
+def _array_bytes(path: Path) -> int:
+    """The bytes a .npy file's array takes once loaded, from its header alone."""
+    with path.open("rb") as file:
+        version = np.lib.format.read_magic(file)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(file)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(file)
+    return max(path.stat().st_size, math.prod(shape) * dtype.itemsize)
 
 
 def run(
@@ -240,14 +315,20 @@ def run(
         result.grader_problem = str(error)
         return result
     np.savez(folder / "in" / harvest.INPUTS, **result.inputs)
-    if server is None:
-        with start_server(workdir, data=[lab.dataset]) as own:
-            ended = _run_child(lab, module_path, folder, limits, own, pictures)
-    else:
-        ended = _run_child(lab, module_path, folder, limits, server, pictures)
+    key = secrets.token_hex(16)  # signs this harvest's events, and no other's
+    with contextlib.ExitStack() as stack:
+        if server is None:
+            server = stack.enter_context(start_server(workdir, data=[lab.dataset]))
+        ended = _run_child(lab, module_path, folder, limits, server, key, pictures)
     result.problem, result.grader_problem, events = ended
-    result.steps = _read_events(events)
+    record = records.read(events, key, lab, collected=server.active)
+    result.steps = {
+        name: Step(step.status, clean_message(step.message)) for name, step in record.steps.items()
+    }
     _keep(folder / "out", result.folder)
+    result.rewritten, result.lost = records.check_files(result.folder, record)
+    if record.forged:
+        result.forged = tamper.forged([clean_message(record.forged)])
     if result.grader_problem:
         return result
     if not result.problem and result.steps.get("harvest") != Step(harvest.OK):
@@ -323,6 +404,7 @@ def _run_child(
     folder: Path,
     limits: Limits,
     server: isolation.Server,
+    key: str,
     pictures: bool = False,
 ) -> tuple[str, str, list[str]]:
     """Run the harvest child; return what went wrong with it, the grader's part in that, and
@@ -343,6 +425,8 @@ def _run_child(
         "cpu_seconds": limits.cpu_seconds,
         "file_bytes": MAX_FILE_BYTES,
         "pictures": pictures,
+        "key": key,
+        "collect": True,  # in the sandbox, each step's files are taken as it reports
     }
     child = server.start(request, [folder / "in"], [folder / "out"], limits.memory_bytes)
     try:
@@ -359,6 +443,8 @@ def _run_child(
             "look for sleep(), input() or a download that waits forever"
         )
         return problem, "", list(child.events)
+    if child.over_cpu:
+        return _over_cpu(limits, "its processes together"), "", list(child.events)
     if child.code is None:
         return "", "the grader's helper process was stopped while this lab ran", []
     if child.code == forkserver.EXIT_CRASHED:
@@ -376,13 +462,18 @@ def _explain_exit(code: int, limits: Limits) -> str:
     if name == "SIGKILL":
         return f"killed, probably for using more than {limits.memory_bytes / 2**30:g} GiB of memory"
     if name == "SIGXCPU":
-        return (
-            f"used more than {limits.cpu_seconds:g} s of CPU time: look for an endless loop, "
-            "or for training or downloading at import time"
-        )
+        return _over_cpu(limits)
     if name == "SIGXFSZ":
         return "wrote a file or output larger than the grader allows"
     return f"crashed with signal {name}"
+
+
+def _over_cpu(limits: Limits, counted: str = "") -> str:
+    counted = f", {counted}" if counted else ""
+    return (
+        f"used more than {limits.cpu_seconds:g} s of CPU time{counted}: look for an endless "
+        "loop, processes left running, or training or downloading at import time"
+    )
 
 
 def _last_line(log: Path) -> str:
@@ -422,6 +513,18 @@ def _keep(outputs: Path, kept: Path) -> None:
                     left -= len(chunk)
         if path.suffix in (".keras", ".npz") and not _unpacks_within_caps(kept / path.name):
             (kept / path.name).unlink()
+        elif path.suffix == ".png" and not _picture_within_caps(kept / path.name):
+            (kept / path.name).unlink()  # small as a file, it could be huge once decoded
+
+
+def _picture_within_caps(path: Path) -> bool:
+    """Whether a .png is a PNG whose header declares at most MAX_PICTURE_PIXELS pixels."""
+    with path.open("rb") as file:
+        head = file.read(24)
+    if not head.startswith(b"\x89PNG\r\n\x1a\n") or head[12:16] != b"IHDR":
+        return False  # an image reader would take it for whatever its bytes say it is
+    pixels = int.from_bytes(head[16:20], "big") * int.from_bytes(head[20:24], "big")
+    return pixels <= MAX_PICTURE_PIXELS
 
 
 def _unpacks_within_caps(path: Path) -> bool:
@@ -448,18 +551,6 @@ def _zip_entries(path: Path) -> int | None:
     if end < 0 or len(tail) < end + 12:
         return None
     return int.from_bytes(tail[end + 10 : end + 12], "little")
-
-
-def _read_events(lines: list[str]) -> dict[str, Step]:
-    steps: dict[str, Step] = {}
-    for line in lines:
-        try:
-            event = json.loads(line)
-            message = clean_message(str(event["message"]))
-            steps[str(event["step"])] = Step(str(event["status"]), message)
-        except (ValueError, KeyError, TypeError):
-            continue  # a line the submission scribbled over; the steps it hid read as missing
-    return steps
 
 
 def _shown(step: str) -> str:

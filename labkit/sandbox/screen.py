@@ -47,6 +47,12 @@ SHAPE_KEEPING = {
     "Identity",
     "LeakyReLU",
     "ReLU",
+    "RandomBrightness",
+    "RandomContrast",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
     "Rescaling",
     "Softmax",
     "SpatialDropout2D",
@@ -56,6 +62,23 @@ PER_CHANNEL = {"BatchNormalization": 4, "LayerNormalization": 2}
 POOLING = {"MaxPooling2D", "AveragePooling2D"}
 GLOBAL_POOLING = {"GlobalAveragePooling2D", "GlobalMaxPooling2D"}
 MODELS = {"Sequential", "Functional", "Model"}
+# Layers that combine several inputs of one shape, or concatenate them.
+MERGING = {"Add", "Average", "Concatenate", "Maximum", "Minimum", "Multiply", "Subtract"}
+# Every layer the screen can size. Any other is refused: a layer it does not know could
+# need any amount of computation.
+KNOWN = {
+    *SHAPE_KEEPING,
+    *PER_CHANNEL,
+    *POOLING,
+    *GLOBAL_POOLING,
+    *MERGING,
+    "Conv2D",
+    "Dense",
+    "Flatten",
+    "Reshape",
+    "UpSampling2D",
+    "ZeroPadding2D",
+}
 Shape = tuple[int | None, ...]
 
 
@@ -120,6 +143,12 @@ def screen(path: Path, lab: Lab, max_config_bytes: int = MAX_CONFIG_BYTES) -> No
     tally = _Tally(lab)
     try:
         _walk_model(config, None, tally)
+    except _Mismatch as mismatch:
+        raise ModelRefused(
+            f"{mismatch}, so the grader did not build or train it. Save the model as Keras "
+            "builds it; return it from build_model() without editing its saved file.",
+            short=UNREADABLE,
+        ) from None
     except _Unsized as unsized:
         raise ModelRefused(
             f"The grader could not work out the size of {unsized}, so it did not build or "
@@ -137,6 +166,20 @@ def screen(path: Path, lab: Lab, max_config_bytes: int = MAX_CONFIG_BYTES) -> No
 
 class _Unsized(Exception):
     """A layer whose weights depend on a shape the config does not give."""
+
+
+class _Mismatch(Exception):
+    """A shape saved in the file that is not the one the layers compute."""
+
+    def __init__(self, where: str, declared: Shape, computed: Shape) -> None:
+        super().__init__(
+            f"The saved model declares {where} as {_shown(declared)}, but the layers before "
+            f"it make it {_shown(computed)}"
+        )
+
+
+def _shown(shape: Shape) -> str:
+    return "(" + ", ".join(str(dim) for dim in shape) + ")"
 
 
 @dataclass
@@ -224,37 +267,53 @@ def lab_multiply_adds(lab: Lab) -> int:
     return total
 
 
-def _walk_model(entry: dict[str, Any], given: Shape | None, tally: _Tally) -> Shape | None:
-    """Count a Sequential or Functional model's layers, nested models included; its output."""
+def _walk_model(entry: dict[str, Any], given: Shape | None, tally: _Tally) -> Shape:
+    """Count a Sequential or Functional model's layers, nested models included; its output.
+
+    Every shape comes from the model's input and the layers' own settings. A shape the file
+    saves beside a layer (its build shape, a tensor's shape) is only compared with that: Keras
+    builds a layer from it on loading, so one that disagrees is refused, never believed.
+    """
     config = entry["config"]
     layers = config["layers"]
     if not isinstance(layers, list):
         raise TypeError("layers is not a list")
     if entry["class_name"] == "Sequential":
-        shape = given or _shape(config.get("build_input_shape"))
+        declared = _shape(config.get("build_input_shape"))
+        if given is not None:
+            _agree(declared, given, f"the input of layer {len(tally.kinds)} (Sequential)")
+        shape = given or declared
         if shape is None and not (layers and layers[0]["class_name"] == "InputLayer"):
             shape = tally.lab_input()  # unbuilt: the grader's training builds it on the lab's data
         for layer in layers:
-            shape = _walk_layer(layer, [shape], tally)
+            shape = _walk_layer(layer, [shape] if shape is not None else [], tally)
+        if shape is None:
+            raise _Unsized(f"the {entry['class_name']} model's input")
         return shape
-    outputs: dict[str, Shape | None] = {}
+    outputs: dict[str, Shape] = {}
     for layer in layers:
-        inputs = [_tensor_shape(tensor, outputs) for tensor in _inbound_tensors(layer)]
-        if layer["class_name"] == "InputLayer" and given is not None:
-            inputs = [given]
+        if layer["class_name"] == "InputLayer":
+            inputs = [given] if given is not None else []
             given = None  # a nested model's first input is what its caller passes
+        else:
+            inputs = [_tensor_shape(tensor, outputs) for tensor in _inbound_tensors(layer)]
         outputs[str(layer.get("name"))] = _walk_layer(layer, inputs, tally)
     ends = config.get("output_layers") or []
     first = ends[0] if ends and isinstance(ends[0], list) else ends
-    return outputs.get(str(first[0])) if first else None
+    if not first or str(first[0]) not in outputs:
+        raise _Unsized(f"the {entry['class_name']} model's output")
+    return outputs[str(first[0])]
 
 
-def _walk_layer(entry: dict[str, Any], inputs: list[Shape | None], tally: _Tally) -> Shape | None:
+def _walk_layer(entry: dict[str, Any], inputs: list[Shape], tally: _Tally) -> Shape:
     kind = str(entry["class_name"])
     config = entry["config"]
     if kind == "InputLayer":
         declared = _shape(config.get("batch_shape") or config.get("batch_input_shape"))
-        shape = next((shape for shape in inputs if shape), None) or declared
+        if inputs:  # inside a nested model: what the caller passes is what it gets
+            nested = f"layer {len(tally.kinds)} ({tally.kinds[-1]})" if tally.kinds else "model"
+            _agree(declared, inputs[0], f"the input of {nested}")
+        shape = inputs[0] if inputs else declared
         lab_input = tally.lab_input()
         if shape is None or (None in shape[1:] and len(shape) == len(lab_input)):
             return lab_input  # sizes left open are those of the lab's data in training
@@ -263,31 +322,47 @@ def _walk_layer(entry: dict[str, Any], inputs: list[Shape | None], tally: _Tally
         tally.layer(kind)  # counted too, so that nesting cannot go deeper than the limit
         return _walk_model(entry, inputs[0] if inputs else None, tally)
     tally.layer(kind)
+    where = f"layer {len(tally.kinds)} ({kind})"
+    if kind not in KNOWN:
+        raise _Unsized(f"{where}, a layer it does not know")
+    if not inputs:
+        raise _Unsized(where)
     build = entry.get("build_config")
-    built = _shape(build.get("input_shape")) if isinstance(build, dict) else None
-    # Keras builds from the saved input shape and again from the one it is called with:
-    # count the larger, so that neither can be understated.
-    candidates = [shape for shape in [*inputs, built] if shape is not None]
-    sizes = [_size(kind, config, shape, tally) for shape in candidates]
-    if not sizes:
-        if kind in SHAPE_KEEPING:
-            return None
-        raise _Unsized(f"layer {len(tally.kinds)} ({kind})")
-    tally.params += max(params for params, _, _ in sizes)
-    tally.multiply_adds += max(work for _, work, _ in sizes)
-    return sizes[0][2]
+    if isinstance(build, dict) and build.get("input_shape") is not None:
+        built = build["input_shape"]
+        nested = isinstance(built, list) and built and isinstance(built[0], list)
+        for saved, computed in zip(built if nested else [built], inputs, strict=False):
+            _agree(_shape(saved), computed, f"the input of {where}")
+    params, work, shape = _size(kind, config, inputs, tally)
+    tally.params += params
+    tally.multiply_adds += work
+    return shape
+
+
+def _agree(declared: Shape | None, computed: Shape, where: str) -> None:
+    """Refuse a shape saved in the file that is not the one the layers compute."""
+    if declared is None:
+        return
+    if len(declared) != len(computed) or any(
+        saved is not None and saved != real
+        for saved, real in zip(declared[1:], computed[1:], strict=True)
+    ):
+        raise _Mismatch(where, declared, computed)
 
 
 def _size(
-    kind: str, config: dict[str, Any], shape: Shape, tally: _Tally
-) -> tuple[int, int, Shape | None]:
-    """Parameters, forward multiply-adds and output shape of one layer on input ``shape``."""
+    kind: str, config: dict[str, Any], inputs: list[Shape], tally: _Tally
+) -> tuple[int, int, Shape]:
+    """Parameters, forward multiply-adds and output shape of one layer on its ``inputs``."""
+    shape = inputs[0]
+    if kind in MERGING:
+        return 0, 0, _merged(kind, config, inputs)
     if kind in SHAPE_KEEPING:
         return 0, 0, shape
     if kind == "Flatten":
         return 0, 0, (shape[0], math.prod(_dims(shape[1:])))
     if kind == "Reshape":
-        return 0, 0, (shape[0], *_shape([None, *config["target_shape"]])[1:])
+        return 0, 0, (shape[0], *_reshaped(config["target_shape"], _dims(shape[1:])))
     if kind in PER_CHANNEL:
         return PER_CHANNEL[kind] * _dims(shape[-1:])[0], 0, shape
     if kind in GLOBAL_POOLING:
@@ -298,29 +373,70 @@ def _size(
         weights = _dims(shape[-1:])[0] * units
         bias = units if config.get("use_bias", True) else 0
         return weights + bias, weights * math.prod(_dims(shape[1:-1])), (*shape[:-1], units)
+    first = config.get("data_format") == "channels_first"
+    channels = _dims(shape[1:2] if first else shape[-1:])[0]
+    spatial = _dims(shape[2:4] if first else shape[1:3])
     if kind == "Conv2D":
         filters = _positive(config["filters"])
         tally.width(kind, "filters", filters)
-        first = config.get("data_format") == "channels_first"
-        channels = _dims(shape[1:2] if first else shape[-1:])[0]
-        spatial = shape[2:4] if first else shape[1:3]
         kernel = _pair(config["kernel_size"])
         groups = _positive(config.get("groups", 1))
         weights = kernel[0] * kernel[1] * (channels // groups) * filters
         bias = filters if config.get("use_bias", True) else 0
         rows, columns = _spatial(spatial, kernel, config)
-        out = (shape[0], filters, rows, columns) if first else (shape[0], rows, columns, filters)
-        return weights + bias, weights * rows * columns, out
+        return (
+            weights + bias,
+            weights * rows * columns,
+            _image(shape[0], (rows, columns), filters, first),
+        )
     if kind in POOLING:
         pool = _pair(config["pool_size"])
         strides = config.get("strides") or pool
-        rows, columns = _spatial(shape[1:3], pool, {**config, "strides": strides})
-        return 0, 0, (shape[0], rows, columns, shape[-1])
-    # Any other layer: weights as a Dense layer as wide as its largest setting, no known output.
-    setting = max(_integers(config), default=0)
-    tally.width(kind, "units", setting)
-    width = max(setting, _dims(shape[-1:])[0])
-    return (width + 1) * width, (width + 1) * width * math.prod(_dims(shape[1:-1])), None
+        rows, columns = _spatial(spatial, pool, {**config, "strides": strides})
+        return 0, 0, _image(shape[0], (rows, columns), channels, first)
+    if kind == "UpSampling2D":
+        size = _pair(config["size"])
+        return 0, 0, _image(shape[0], (spatial[0] * size[0], spatial[1] * size[1]), channels, first)
+    if kind == "ZeroPadding2D":
+        (top, bottom), (left, right) = _padding(config["padding"])
+        grown = (spatial[0] + top + bottom, spatial[1] + left + right)
+        return 0, 0, _image(shape[0], grown, channels, first)
+    raise _Unsized(f"a {kind} layer")
+
+
+def _image(batch: int | None, spatial: tuple[int, int], channels: int, first: bool) -> Shape:
+    return (batch, channels, *spatial) if first else (batch, *spatial, channels)
+
+
+def _merged(kind: str, config: dict[str, Any], inputs: list[Shape]) -> Shape:
+    """The output of a layer that combines several inputs: one of them, or their concatenation."""
+    if kind != "Concatenate":
+        return max(inputs, key=lambda shape: math.prod(_dims(shape[1:])))
+    axis = int(config.get("axis", -1))
+    joined = list(inputs[0])
+    joined[axis] = sum(_dims([shape[axis] for shape in inputs]))
+    return tuple(joined)
+
+
+def _reshaped(target: Any, dims: list[int]) -> tuple[int, ...]:
+    """Reshape's output without the batch axis; one -1 takes what the others leave."""
+    if not isinstance(target, list):
+        raise TypeError("target_shape is not a list")
+    known = [_positive(dim) for dim in target if dim != -1]
+    total, rest = math.prod(dims), math.prod(known)
+    if len(known) == len(target) and rest == total:
+        return tuple(known)
+    if len(known) == len(target) - 1 and rest and total % rest == 0:
+        return tuple(total // rest if dim == -1 else dim for dim in target)
+    raise ValueError(f"cannot reshape {dims} into {target}")
+
+
+def _padding(value: Any) -> tuple[tuple[int, int], tuple[int, int]]:
+    if isinstance(value, int):
+        return (_positive(value),) * 2, (_positive(value),) * 2
+    rows, columns = value
+    pair = lambda side: (_positive(side),) * 2 if isinstance(side, int) else _pair(side)  # noqa: E731
+    return pair(rows), pair(columns)
 
 
 def _spatial(spatial: Shape, window: tuple[int, int], config: dict[str, Any]) -> tuple[int, int]:
@@ -353,10 +469,14 @@ def _inbound_tensors(layer: dict[str, Any]) -> list[dict[str, Any]]:
     return tensors
 
 
-def _tensor_shape(tensor: dict[str, Any], outputs: dict[str, Shape | None]) -> Shape | None:
-    """The shape a functional layer is called with: as computed here, else as saved."""
+def _tensor_shape(tensor: dict[str, Any], outputs: dict[str, Shape]) -> Shape:
+    """The shape a functional layer is called with, as computed from the layer that made it."""
     history = tensor.get("keras_history") or [None]
-    return outputs.get(str(history[0])) or _shape(tensor.get("shape"))
+    source = str(history[0])
+    if source not in outputs:
+        raise _Unsized(f"the input that {source!r} gives, a layer that comes later or not at all")
+    _agree(_shape(tensor.get("shape")), outputs[source], f"the output of {source!r}")
+    return outputs[source]
 
 
 def _shape(value: Any) -> Shape | None:
@@ -385,22 +505,6 @@ def _positive(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"not a size: {value!r}")
     return value
-
-
-def _integers(config: Any) -> list[int]:
-    """Every size-like integer in a layer's config; seeds and object ids are not sizes."""
-    if isinstance(config, dict):
-        return [
-            n
-            for key, item in config.items()
-            if key not in ("seed", "shared_object_id")
-            for n in _integers(item)
-        ]
-    if isinstance(config, list):
-        return [n for item in config for n in _integers(item)]
-    if isinstance(config, int) and not isinstance(config, bool) and config > 0:
-        return [config]
-    return []
 
 
 def _folded(kinds: list[str]) -> list[str]:

@@ -65,14 +65,18 @@ MODULES = (
     "matplotlib.text",
     "matplotlib.image",
     "matplotlib.artist",
+    "hmac",
+    "hashlib",
     "labkit.sandbox.harvest",
     "labkit.sandbox.figures",
+    "labkit.sandbox.records",
     "labkit.sandbox.tamper",
 )
 # Methods that write a class's part of a saved model, looked up through the class's bases:
 # setting one on a subclass shadows the inherited one without changing it.
 SAVING_METHODS = ("get_config", "get_build_config", "get_compile_config", "save_own_variables")
 MESSAGE = "the submission modified the grader's libraries"
+FORGED = "the submission forged the grader's records"  # its files or events, not its libraries
 SHOWN = 3  # names in a message; more would bury the point
 
 EMPTY = object()  # what an empty closure cell or a missing attribute reads as
@@ -176,3 +180,22 @@ def _contents(cell: object) -> object:
 
 def _same(before: tuple[object, ...], now: tuple[object, ...] | None) -> bool:
     return now is not None and len(before) == len(now) and all(map(operator.is_, before, now))
+
+
+def forged(evidence: list[str], graded: bool = False) -> str:
+    """What to tell the student about ``evidence`` of files or events it wrote in the
+    grader's name: phrases such as 'preprocess.npy was rewritten in compile_model()'.
+
+    With ``graded``, the checks graded the functions' own values all the same.
+    """
+    shown = "; ".join(evidence[:SHOWN])
+    more = f"; and {len(evidence) - SHOWN} more" if len(evidence) > SHOWN else ""
+    outcome = (
+        "The checks graded what each function returned, as the harvest saved it"
+        if graded
+        else "Grading reads what each function returns, as the harvest saves it"
+    )
+    return (
+        f"{FORGED}: {shown}{more}. {outcome}: remove the code that writes the grader's "
+        "files or events."
+    )

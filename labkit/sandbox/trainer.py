@@ -19,6 +19,7 @@ Usage::
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 from labkit.sandbox import forkserver, isolation, screen, training
@@ -77,7 +78,8 @@ class Trainer:
         found = _read(result)
         if found is not None:
             return found
-        return self._explain(child.code, compiled_path, lab, folder / OUTPUT)
+        code = -signal.SIGXCPU if child.over_cpu else child.code  # its tree, as one process
+        return self._explain(code, compiled_path, lab, folder / OUTPUT)
 
     def _explain(
         self, code: int | None, compiled_path: Path, lab: Lab, output: Path
