@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import struct
 import subprocess
 import sys
+import tracemalloc
 import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from PIL import Image, ImageStat
 
 from labkit.batch import classrun
 from labkit.batch.worker import Options
+from labkit.intake import classfolder
 from labkit.report import feedback, gradebook
 
 HOSTILE_EXIT = "import os\nos._exit(3)\n"
@@ -271,3 +275,70 @@ def test_a_missing_class_folder_is_a_usage_error(stripes_course, tmp_path):
     )
     assert finished.returncode == 2
     assert "is not a folder of submissions" in finished.stderr
+
+
+# A class with a zip bomb: refused cheaply, and the batch goes on.
+
+
+def zip_bomb(path: Path, members: int, size: int) -> None:
+    """A zip of ``members`` copies of ``size`` compressible bytes, each deflated only once."""
+    data = b"#" * size
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    packed = packer.compress(data) + packer.flush()
+    crc = zlib.crc32(data)
+    local, central = bytearray(), bytearray()
+    for number in range(members):
+        name = f"bomb/m{number:04}.py".encode()
+        offset = len(local)
+        fields = (20, 0, 8, 0, 0x21, crc, len(packed), size, len(name))
+        local += struct.pack("<4s5H3L2H", b"PK\x03\x04", *fields, 0) + name + packed
+        central += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, *fields, 0, 0, 0, 0, 0, offset)
+        central += name
+    end = struct.pack(
+        "<4s4H2LH", b"PK\x05\x06", 0, 0, members, members, len(central), len(local), 0
+    )
+    path.write_bytes(bytes(local + central + end))
+
+
+def test_zip_bombs_are_refused_from_the_directory(stripes_course, options, tmp_path, monkeypatch):
+    """The issue's bomb, 1,000 members of 5 MiB in a 5 MB zip, and one of 5,000 members: each is
+    refused from what the zip says of itself, before any member is read, in little memory."""
+    classroom = tmp_path / "class"
+    classroom.mkdir()
+    zip_bomb(classroom / "zed.zip", 1000, 5 * 2**20)
+    zip_bomb(classroom / "yves.zip", 5000, 10)
+    stub = (stripes_course / "exercises" / "stripes.py").read_text()
+    with zipfile.ZipFile(classroom / "xena.zip", "w") as archive:
+        archive.writestr("xena/stripes.py", stub)
+    assert (classroom / "zed.zip").stat().st_size < 6 * 2**20
+    with zipfile.ZipFile(classroom / "zed.zip") as archive:  # a zip that tools read as such
+        assert len(archive.infolist()) == 1000
+        assert archive.open("bomb/m0999.py").read(8) == b"########"
+    read = zipfile.ZipFile.open
+    opened = []
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda *a, **k: opened.append(a) or read(*a, **k))
+    tracemalloc.start()
+    try:
+        entries = classfolder.collect(classroom, ["stripes"], tmp_path / "staging")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20
+    found = {entry.student: entry for entry in entries}
+    assert found["zed"].problem.startswith(
+        "the zip's .py and .ipynb files come to 5,000 MB, more than the 64 MB allowed"
+    )
+    assert found["yves"].problem.startswith("the zip holds 5,000 members, more than the 1,000")
+    assert "zip only the folder of lab files" in found["yves"].problem
+    assert len(opened) == 1 and found["xena"].problem == ""  # xena's one member, no other
+    assert not (tmp_path / "staging" / "zed").exists()
+    # A gradebook for everyone, the bombs as errors that say what to do.
+    out = tmp_path / "out"
+    classrun.run(classroom, out, options, workers=1, progress=False)
+    assert {name: row["status"] for name, row in rows(out).items()} == {
+        "xena": "graded",
+        "yves": "error",
+        "zed": "error",
+    }
+    assert "hand in only the lab modules and notebooks" in rows(out)["zed"]["reason"]
+    assert not list(out.glob(".staging-*"))  # the staged copies go with the batch

@@ -10,6 +10,11 @@ the grader's version match what graded it last, unless ``force`` is set.
 Outputs in ``out``: ``gradebook.csv``, ``results/<student>.json`` (Gradescope's format),
 ``feedback/<student>.html`` and ``summary.html``; ``state/`` holds what a rerun needs.
 
+The submissions' files are staged on disk, in a folder of ``out`` removed at the end, and
+never held in memory: a local worker reads them from there. A Dask worker may be on another
+machine, so its task carries the files; they are read for each task as it is handed to the
+cluster, a few more tasks than it has threads at a time.
+
 Usage: ``labkit grade-batch SUBMISSIONS --out DIR [--workers N] [--force] [--dask ADDRESS]``
 """
 
@@ -20,8 +25,11 @@ import hashlib
 import json
 import multiprocessing
 import os
+import shutil
+import tempfile
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
@@ -51,26 +59,30 @@ def run(
     for folder in ("results", "feedback", "state", "artifacts"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     version = grader_version(course)
-    entries = classfolder.collect(submissions, labs)
-    rows: dict[str, Row] = {}
-    pending: dict[str, tuple[classfolder.Entry, str]] = {}  # by student: entry, content hash
-    for entry in entries:
-        if entry.problem:
-            rows[entry.student] = Row(entry.student, {}, 0.0, 0.0, "error", entry.problem, 0.0)
-            continue
-        digest = content_hash(entry.files, version)
-        kept = None if force else _kept_row(out, entry.student, digest)
-        if kept is not None:
-            rows[entry.student] = kept
-        else:
-            pending[entry.student] = (entry, digest)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
-        for done in _graded(list(pending.values()), options, workers, dask, progress):
-            entry, digest = pending[done.student]
-            rows[done.student] = _record(out, course, labs, entry, digest, done)
+        entries = classfolder.collect(submissions, labs, staging)
+        rows: dict[str, Row] = {}
+        pending: dict[str, tuple[classfolder.Entry, str]] = {}  # by student: entry, hash
+        for entry in entries:
+            if entry.problem:
+                rows[entry.student] = Row(entry.student, {}, 0.0, 0.0, "error", entry.problem, 0.0)
+                continue
+            digest = content_hash(entry.files(), version)
+            kept = None if force else _kept_row(out, entry.student, digest)
+            if kept is not None:
+                rows[entry.student] = kept
+            else:
+                pending[entry.student] = (entry, digest)
+        try:
+            for done in _graded(list(pending.values()), options, workers, dask, progress):
+                entry, digest = pending[done.student]
+                rows[done.student] = _record(out, course, labs, entry, digest, done)
+        finally:
+            ordered = [rows[entry.student] for entry in entries if entry.student in rows]
+            gradebook.write(out / "gradebook.csv", ordered, labs)
     finally:
-        ordered = [rows[entry.student] for entry in entries if entry.student in rows]
-        gradebook.write(out / "gradebook.csv", ordered, labs)
+        shutil.rmtree(staging, ignore_errors=True)
     feedback.write_summary(out / "summary.html", ordered, out / "results", course, labs)
     return ordered
 
@@ -84,10 +96,13 @@ def grader_version(course: Course) -> str:
     return digest.hexdigest()[:16]
 
 
-def content_hash(files: dict[str, bytes], version: str) -> str:
+def content_hash(files: Mapping[str, Path], version: str) -> str:
+    """A hash of the submission's files, by name, and of the grader's version."""
     digest = hashlib.sha256(version.encode())
     for name in sorted(files):
-        digest.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+        with files[name].open("rb") as file:
+            content = hashlib.file_digest(file, "sha256").digest()
+        digest.update(name.encode() + b"\0" + content)
     return digest.hexdigest()
 
 
@@ -111,7 +126,7 @@ def _graded(
     dask: str | None,
     progress: bool,
 ) -> Iterator[Done]:
-    tasks = [Task(entry.student, entry.files, options) for entry, _ in pending]
+    tasks = [Task(entry.student, options, folder=entry.folder) for entry, _ in pending]
     if not tasks:
         return
     count = workers or os.cpu_count() or 1
@@ -152,10 +167,24 @@ def _on_dask(
         address = cluster.scheduler_address
     try:
         with Client(address) as client:
-            futures = client.map(grade, tasks, key=_task_keys(tasks, digests))
-            by_key = {future.key: task for future, task in zip(futures, tasks, strict=True)}
-            for future in as_completed(futures):
-                yield _outcome(future, by_key[future.key])
+            # Handed over a few at a time, each with its files read just then: the cluster
+            # never holds more submissions than it is about to grade, nor does this process.
+            waiting = deque(zip(tasks, _task_keys(tasks, digests), strict=True))
+            running: dict[str, Task] = {}
+            finished = as_completed()
+
+            def hand_over() -> None:
+                window = 2 * max(workers, sum(client.nthreads().values()))
+                while waiting and len(running) < window:
+                    task, key = waiting.popleft()
+                    running[key] = task
+                    finished.add(client.submit(grade, task.carrying_files(), key=key))
+
+            hand_over()
+            for future in finished:
+                task = running.pop(future.key)
+                hand_over()
+                yield _outcome(future, task)
     finally:
         if cluster is not None:
             cluster.close()

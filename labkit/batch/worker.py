@@ -2,12 +2,13 @@
 
 A worker imports TensorFlow and starts its fork server once, then grades each submission
 exactly as ``labkit grade`` does (the same pytest graders, sandbox and checks), lending the
-server to each run. A task carries the submission's files and returns what grading wrote, as
-plain data, so that it can travel to a worker on another machine.
+server to each run. A task names the folder its submission's files are staged in, on this
+machine, or carries the files themselves to a worker on another one (Dask); it returns what
+grading wrote, as plain data.
 
 Usage::
 
-    task = Task("smithj", {"my_lab.py": b"..."}, Options(course=Path("course")))
+    task = Task("smithj", Options(course=Path("course")), folder=Path("staged/smithj"))
     done = grade(task)  # in a worker: done.results, done.artifacts
 """
 
@@ -40,9 +41,20 @@ class Options:
 
 @dataclass(frozen=True)
 class Task:
+    """One submission to grade: its files staged in ``folder`` on this machine, or, for a
+    worker that may be on another, carried along in ``files``."""
+
     student: str
-    files: dict[str, bytes]
     options: Options
+    folder: Path | None = None
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def carrying_files(self) -> Task:
+        """This task with its staged files read into it, so that it can travel."""
+        if self.folder is None:
+            return self
+        files = {path.name: path.read_bytes() for path in sorted(self.folder.iterdir())}
+        return Task(self.student, self.options, files=files)
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,9 @@ class Worker:
         try:
             submission = run / "submission"
             submission.mkdir()
+            if task.folder is not None:
+                for path in task.folder.iterdir():
+                    shutil.copyfile(path, submission / path.name, follow_symlinks=False)
             for name, content in task.files.items():
                 (submission / Path(name).name).write_bytes(content)
             results, kept = run / "results.json", run / "artifacts"
