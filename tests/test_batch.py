@@ -12,6 +12,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 import tracemalloc
 import zipfile
 import zlib
@@ -277,7 +278,44 @@ def test_a_missing_class_folder_is_a_usage_error(stripes_course, tmp_path):
     assert "is not a folder of submissions" in finished.stderr
 
 
-# A class with a zip bomb: refused cheaply, and the batch goes on.
+# A batch that outlives its students: a worker that dies, a zip bomb, and no process left.
+
+KILL_SWITCH = "LABKIT_TEST_KILLS"  # only where a test sets it does the grader below kill
+# In a copy of the stripes course, graders/conftest.py: it kills the process that grades a
+# submission marked for it, as the kernel's OOM killer kills a batch worker. No submission
+# can reach its worker from the sandbox; this stands in for one that gets it killed.
+KILLER = f"""
+import os
+import signal
+from pathlib import Path
+
+
+def pytest_configure(config):
+    module = Path(config.getoption("submission") or "-") / "stripes.py"
+    if not os.environ.get("{KILL_SWITCH}") or not module.is_file():
+        return
+    if "# kill the worker with SIGKILL" in module.read_text():
+        os.kill(os.getpid(), signal.SIGKILL)
+    if "# kill the worker with os._exit" in module.read_text():
+        os._exit(3)
+"""
+SLEEPER = "import time\ntime.sleep(120)\n"  # still harvesting when its batch is stopped
+
+
+@pytest.fixture(scope="module")
+def deadly_course(stripes_course: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("deadly") / "course"
+    shutil.copytree(stripes_course, root)
+    (root / "graders" / "conftest.py").write_text(KILLER)
+    return root
+
+
+def make_class(folder: Path, students: dict[str, str]) -> Path:
+    """A class folder of one-module student folders, by student: the module's text."""
+    for student, text in students.items():
+        (folder / student).mkdir(parents=True)
+        (folder / student / "stripes.py").write_text(text)
+    return folder
 
 
 def zip_bomb(path: Path, members: int, size: int) -> None:
@@ -342,3 +380,174 @@ def test_zip_bombs_are_refused_from_the_directory(stripes_course, options, tmp_p
     }
     assert "hand in only the lab modules and notebooks" in rows(out)["zed"]["reason"]
     assert not list(out.glob(".staging-*"))  # the staged copies go with the batch
+
+
+def solo(submission: Path, course: Path, results: Path) -> dict[str, object]:
+    """What ``labkit grade`` writes for this submission alone, without its run's time."""
+    command = [sys.executable, "-m", "labkit.cli", "grade", "--submission", str(submission)]
+    command += ["--course", str(course), "--results", str(results)]
+    subprocess.run(command, capture_output=True, check=False)
+    return {**json.loads(results.read_text()), "execution_time": 0}
+
+
+def test_two_hostile_students_leave_the_others_their_solo_grades(
+    deadly_course, stripes_course, tmp_path, monkeypatch
+):
+    """Issue 18's "done when": a batch of eight with a student who gets the worker grading
+    them killed and one who hands in a zip bomb; the six others get what they get alone."""
+    reference = (stripes_course / "reference" / "stripes.py").read_text()
+    texts = {
+        "alice": reference,
+        "bob": (stripes_course / "exercises" / "stripes.py").read_text(),
+        "dave": reference.replace("images[:, :, ::-1]", "images[:, ::-1, :]"),
+        "kim": HOSTILE_EXIT,
+        "mallory": reference + "\n# kill the worker with SIGKILL\n",
+    }
+    classroom = make_class(tmp_path / "class", texts)
+    (classroom / "carol_1234_5678_stripes.py").write_text(reference)
+    (classroom / "ivan").mkdir()
+    (classroom / "ivan" / "stripes.ipynb").write_text("{ this is not JSON")
+    zip_bomb(classroom / "zed.zip", 1000, 5 * 2**20)
+    monkeypatch.setenv(KILL_SWITCH, "1")
+    out = tmp_path / "out"
+    classrun.run(classroom, out, Options(course=deadly_course), workers=2, progress=False)
+    found = rows(out)
+    assert {name: row["status"] for name, row in found.items()} == {
+        **dict.fromkeys(["alice", "bob", "carol", "dave", "ivan", "kim"], "graded"),
+        "mallory": "error",
+        "zed": "error",
+    }
+    assert (
+        "was killed by SIGKILL (as when the machine runs out of memory)"
+        in (found["mallory"]["reason"])
+    )
+    # Alone, each in a folder of its own, graded by the course without the killer.
+    alone = {"alice": classroom / "alice", "bob": classroom / "bob", "ivan": classroom / "ivan"}
+    alone |= {"dave": classroom / "dave", "kim": classroom / "kim"}
+    with ThreadPoolExecutor(max_workers=2) as runs:
+        solos = {
+            name: runs.submit(solo, path, stripes_course, tmp_path / f"{name}.json")
+            for name, path in alone.items()
+        }
+        expected = {name: run.result() for name, run in solos.items()}
+    expected["carol"] = expected["alice"]
+    for name, theirs in expected.items():
+        mine = json.loads((out / "results" / f"{name}.json").read_text())
+        assert {**mine, "execution_time": 0} == theirs, name
+
+
+# Run with itself as the subreaper of all it starts, so that a process the batch left behind
+# comes to it rather than to init; it prints what it saw running and what was left.
+SUBREAPER = """
+import ctypes, json, os, signal, subprocess, sys, threading, time
+from pathlib import Path
+
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+mode, classroom, out, course = sys.argv[1:]
+
+
+def descendants():
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\\0", b" ").decode()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z":
+            parents[int(stat.parent.name)] = (int(fields[1]), command)
+    found, frontier = {}, {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, (parent, _) in parents.items() if parent in frontier}
+        frontier -= set(found)
+        found |= {pid: parents[pid][1] for pid in frontier}
+    return found
+
+
+seen = set()
+watching = True
+
+
+def watch():
+    while watching:
+        seen.update(descendants().values())
+        time.sleep(0.2)
+
+
+threading.Thread(target=watch, daemon=True).start()
+if mode == "kill":
+    command = [sys.executable, "-m", "labkit.cli", "grade-batch", classroom, "--out", out]
+    coordinator = subprocess.Popen([*command, "--course", course, "--workers", "2"])
+    deadline = time.monotonic() + 300
+    while not list(Path(out, "results").glob("*.json")):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    os.kill(coordinator.pid, signal.SIGKILL)
+    coordinator.wait()
+else:
+    from labkit.batch import classrun
+    from labkit.batch.worker import Options
+    from labkit.report import feedback
+
+    if mode == "interrupt":
+        def page(*args):
+            raise KeyboardInterrupt
+        feedback.page = page
+    try:
+        classrun.run(Path(classroom), Path(out), Options(Path(course)), 2, progress=False)
+    except KeyboardInterrupt:
+        pass
+deadline = time.monotonic() + 60
+while True:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+    left = [
+        command for command in descendants().values()
+        # multiprocessing's own helper ends with this, the process that started it
+        if mode == "kill" or "resource_tracker" not in command
+    ]
+    if not left or time.monotonic() > deadline:
+        break
+    time.sleep(0.2)
+watching = False
+print(json.dumps({"seen": sorted(seen), "left": left}), flush=True)
+for pid in descendants():  # what a failed batch left: not for the tests that follow
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a subreaper is Linux's")
+@pytest.mark.parametrize("mode", ["finish", "interrupt", "kill"])
+def test_nothing_the_batch_started_outlives_it(mode, deadly_course, tmp_path, monkeypatch):
+    """Workers and their fork servers end with the batch: when it finishes (with a worker
+    killed on the way), on Ctrl-C with a worker mid-task, and when its coordinator is killed,
+    as the OOM killer did in issue 18, which left them idle for ten minutes."""
+    reference = (deadly_course / "reference" / "stripes.py").read_text()
+    other = {
+        "finish": reference + "\n# kill the worker with SIGKILL\n",
+        "interrupt": SLEEPER,
+        "kill": SLEEPER,
+    }[mode]
+    classroom = make_class(tmp_path / "class", {"alice": reference, "zoe": other})
+    out = tmp_path / "out"
+    monkeypatch.setenv(KILL_SWITCH, "1")
+    command = [sys.executable, "-c", SUBREAPER, mode, classroom, out, deadly_course]
+    said, errors = tmp_path / "stdout", tmp_path / "stderr"
+    started = time.monotonic()
+    with said.open("w") as stdout, errors.open("w") as stderr:  # files: no pipe to hold open
+        code = subprocess.run(list(map(str, command)), stdout=stdout, stderr=stderr).returncode
+    assert code == 0, errors.read_text()[-3000:]
+    report = json.loads(said.read_text().splitlines()[-1])
+    assert report["left"] == []
+    seen = " ".join(report["seen"])  # workers and fork servers, or the sandboxes they are in
+    assert "multiprocessing" in seen and ("forkserver" in seen or "bwrap" in seen), seen
+    assert time.monotonic() - started < 100  # the sleeper's 120 s were cut short
+    if mode == "finish":
+        assert rows(out)["alice"]["total"] == "13"
+        assert rows(out)["zoe"]["status"] == "error"

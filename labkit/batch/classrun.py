@@ -23,18 +23,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import multiprocessing
 import os
 import shutil
 import tempfile
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from labkit.batch import pool
 from labkit.batch.worker import Done, Options, Task, grade
 from labkit.intake import classfolder
 from labkit.report import checkresults, feedback, gradebook
@@ -74,10 +73,12 @@ def run(
                 rows[entry.student] = kept
             else:
                 pending[entry.student] = (entry, digest)
+        graded = _graded(list(pending.values()), options, workers, dask, progress)
         try:
-            for done in _graded(list(pending.values()), options, workers, dask, progress):
-                entry, digest = pending[done.student]
-                rows[done.student] = _record(out, course, labs, entry, digest, done)
+            with contextlib.closing(graded):  # on the way out, whatever the way: ends workers
+                for done in graded:
+                    entry, digest = pending[done.student]
+                    rows[done.student] = _record(out, course, labs, entry, digest, done)
         finally:
             ordered = [rows[entry.student] for entry in entries if entry.student in rows]
             gradebook.write(out / "gradebook.csv", ordered, labs)
@@ -134,25 +135,11 @@ def _graded(
     if dask:
         source = _on_dask(tasks, [digest for _, digest in pending], dask, count)
     else:
-        source = _on_pool(tasks, count)
-    with _progress_bar(len(tasks), progress) as advance:
+        source = pool.graded(tasks, count)
+    with _progress_bar(len(tasks), progress) as advance, contextlib.closing(source):
         for done in source:
             advance()
             yield done
-
-
-def _on_pool(tasks: Sequence[Task], workers: int) -> Iterator[Done]:
-    # Spawned, not forked: a worker imports TensorFlow itself, once, for all its tasks.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
-        futures: dict[Future[Done], Task] = {pool.submit(grade, task): task for task in tasks}
-        try:
-            for future in as_completed(futures):
-                yield _outcome(future, futures[future])
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
 
 
 def _on_dask(
@@ -209,7 +196,12 @@ def _outcome(future: Any, task: Task) -> Done:
     try:
         return future.result()
     except Exception as error:  # a worker that died grading it, not the submission's points
-        return Done(task.student, None, problem=f"the worker failed: {type(error).__name__}")
+        return Done(
+            task.student,
+            None,
+            problem=f"the worker failed: {type(error).__name__}: run the batch again to grade "
+            "it again, or grade it alone with labkit grade",
+        )
 
 
 @contextlib.contextmanager
