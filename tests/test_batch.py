@@ -370,9 +370,19 @@ def test_zip_bombs_are_refused_from_the_directory(stripes_course, options, tmp_p
     assert "zip only the folder of lab files" in found["yves"].problem
     assert len(opened) == 1 and found["xena"].problem == ""  # xena's one member, no other
     assert not (tmp_path / "staging" / "zed").exists()
-    # A gradebook for everyone, the bombs as errors that say what to do.
+    # A gradebook for everyone, the bombs as errors that say what to do, and nothing left of
+    # what zed's earlier, harmless zip was given.
     out = tmp_path / "out"
+    stale = [
+        out / "results" / "zed.json",
+        out / "feedback" / "zed.html",
+        out / "state" / "zed.json",
+    ]
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
     classrun.run(classroom, out, options, workers=1, progress=False)
+    assert not any(path.exists() for path in stale)
     assert {name: row["status"] for name, row in rows(out).items()} == {
         "xena": "graded",
         "yves": "error",
@@ -380,6 +390,42 @@ def test_zip_bombs_are_refused_from_the_directory(stripes_course, options, tmp_p
     }
     assert "hand in only the lab modules and notebooks" in rows(out)["zed"]["reason"]
     assert not list(out.glob(".staging-*"))  # the staged copies go with the batch
+
+
+def test_a_dead_worker_costs_only_its_own_row_and_is_graded_again(
+    deadly_course, tmp_path, monkeypatch
+):
+    reference = (deadly_course / "reference" / "stripes.py").read_text()
+    classroom = make_class(
+        tmp_path / "class",
+        {"alice": reference, "mallory": reference + "\n# kill the worker with os._exit\n"},
+    )
+    out = tmp_path / "out"
+    # What an earlier grading of mallory's earlier submission left.
+    for stale in ("results/mallory.json", "feedback/mallory.html", "artifacts/mallory/x.png"):
+        (out / stale).parent.mkdir(parents=True, exist_ok=True)
+        (out / stale).write_text("{}")
+    options = Options(course=deadly_course)
+    monkeypatch.setenv(KILL_SWITCH, "1")
+    classrun.run(classroom, out, options, workers=2, progress=False)
+    found = rows(out)
+    assert found["alice"]["status"] == "graded" and found["alice"]["total"] == "13"
+    assert found["mallory"]["status"] == "error"
+    assert (
+        "worker process grading this submission exited with status 3"
+        in (found["mallory"]["reason"])
+    )
+    assert "the others were not affected" in found["mallory"]["reason"]
+    assert not (out / "results" / "mallory.json").exists()
+    assert not (out / "feedback" / "mallory.html").exists()
+    assert not (out / "artifacts" / "mallory").exists()
+    # The error is not kept: the same command grades mallory again, and only mallory.
+    monkeypatch.delenv(KILL_SWITCH)
+    kept = (out / "state" / "alice.json").stat().st_mtime_ns
+    classrun.run(classroom, out, options, workers=2, progress=False)
+    assert (out / "state" / "alice.json").stat().st_mtime_ns == kept
+    assert rows(out)["mallory"]["status"] == "graded" and rows(out)["mallory"]["total"] == "13"
+    assert (out / "feedback" / "mallory.html").is_file()
 
 
 def solo(submission: Path, course: Path, results: Path) -> dict[str, object]:
@@ -478,8 +524,9 @@ threading.Thread(target=watch, daemon=True).start()
 if mode == "kill":
     command = [sys.executable, "-m", "labkit.cli", "grade-batch", classroom, "--out", out]
     coordinator = subprocess.Popen([*command, "--course", course, "--workers", "2"])
+    gradebook = Path(out, "gradebook.csv")
     deadline = time.monotonic() + 300
-    while not list(Path(out, "results").glob("*.json")):
+    while "alice" not in (gradebook.read_text() if gradebook.exists() else ""):
         assert time.monotonic() < deadline
         time.sleep(0.2)
     os.kill(coordinator.pid, signal.SIGKILL)
@@ -548,6 +595,7 @@ def test_nothing_the_batch_started_outlives_it(mode, deadly_course, tmp_path, mo
     seen = " ".join(report["seen"])  # workers and fork servers, or the sandboxes they are in
     assert "multiprocessing" in seen and ("forkserver" in seen or "bwrap" in seen), seen
     assert time.monotonic() - started < 100  # the sleeper's 120 s were cut short
+    if mode != "interrupt":  # there, alice's feedback page was where Ctrl-C came
+        assert rows(out)["alice"]["total"] == "13"  # written as it finished, whatever came next
     if mode == "finish":
-        assert rows(out)["alice"]["total"] == "13"
         assert rows(out)["zoe"]["status"] == "error"

@@ -8,7 +8,8 @@ and a rerun grades again only what changed: a submission is skipped while its co
 the grader's version match what graded it last, unless ``force`` is set.
 
 Outputs in ``out``: ``gradebook.csv``, ``results/<student>.json`` (Gradescope's format),
-``feedback/<student>.html`` and ``summary.html``; ``state/`` holds what a rerun needs.
+``feedback/<student>.html`` and ``summary.html``; ``state/`` holds what a rerun needs. A row
+that errors removes its student's earlier results and feedback, and is never kept by a rerun.
 
 The submissions' files are staged on disk, in a folder of ``out`` removed at the end, and
 never held in memory: a local worker reads them from there. A Dask worker may be on another
@@ -61,31 +62,49 @@ def run(
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
         entries = classfolder.collect(submissions, labs, staging)
-        rows: dict[str, Row] = {}
-        pending: dict[str, tuple[classfolder.Entry, str]] = {}  # by student: entry, hash
-        for entry in entries:
-            if entry.problem:
-                rows[entry.student] = Row(entry.student, {}, 0.0, 0.0, "error", entry.problem, 0.0)
-                continue
-            digest = content_hash(entry.files(), version)
-            kept = None if force else _kept_row(out, entry.student, digest)
-            if kept is not None:
-                rows[entry.student] = kept
-            else:
-                pending[entry.student] = (entry, digest)
+        rows, pending = _sorted_out(out, entries, version, force)
+
+        def write_gradebook() -> list[Row]:
+            ordered = [rows[entry.student] for entry in entries if entry.student in rows]
+            gradebook.write(out / "gradebook.csv", ordered, labs)
+            return ordered
+
+        # Written as each row comes: a batch stopped by any means keeps what it finished.
+        write_gradebook()
         graded = _graded(list(pending.values()), options, workers, dask, progress)
         try:
             with contextlib.closing(graded):  # on the way out, whatever the way: ends workers
                 for done in graded:
                     entry, digest = pending[done.student]
                     rows[done.student] = _record(out, course, labs, entry, digest, done)
+                    write_gradebook()
         finally:
-            ordered = [rows[entry.student] for entry in entries if entry.student in rows]
-            gradebook.write(out / "gradebook.csv", ordered, labs)
+            ordered = write_gradebook()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     feedback.write_summary(out / "summary.html", ordered, out / "results", course, labs)
     return ordered
+
+
+def _sorted_out(
+    out: Path, entries: Sequence[classfolder.Entry], version: str, force: bool
+) -> tuple[dict[str, Row], dict[str, tuple[classfolder.Entry, str]]]:
+    """The rows known without grading (entries with a problem, and unchanged submissions an
+    earlier run graded) and the entries to grade, with their content hashes, by student."""
+    rows: dict[str, Row] = {}
+    pending: dict[str, tuple[classfolder.Entry, str]] = {}
+    for entry in entries:
+        if entry.problem:
+            _forget(out, entry.student)
+            rows[entry.student] = Row(entry.student, {}, 0.0, 0.0, "error", entry.problem, 0.0)
+            continue
+        digest = content_hash(entry.files(), version)
+        kept = None if force else _kept_row(out, entry.student, digest)
+        if kept is not None:
+            rows[entry.student] = kept
+        else:
+            pending[entry.student] = (entry, digest)
+    return rows, pending
 
 
 def grader_version(course: Course) -> str:
@@ -235,7 +254,12 @@ def _progress_bar(total: int, shown: bool) -> Iterator[Callable[[], None]]:
 def _record(
     out: Path, course: Course, labs: list[str], entry: classfolder.Entry, digest: str, done: Done
 ) -> Row:
-    """Write one graded submission's outputs; return its gradebook row."""
+    """Write one graded submission's outputs; return its gradebook row.
+
+    What an earlier grading of the student left goes first: a row that errors has no results
+    or feedback, and a new feedback page shows only this grading's plots.
+    """
+    _forget(out, done.student)
     artifacts = out / "artifacts" / done.student
     for name, content in done.artifacts.items():
         path = artifacts / name
@@ -252,6 +276,17 @@ def _record(
         out / "state" / f"{done.student}.json", {"hash": digest, "row": asdict(row)}
     )
     return row
+
+
+def _forget(out: Path, student: str) -> None:
+    """Remove what an earlier grading of ``student`` left in ``out``."""
+    for path in (
+        out / "results" / f"{student}.json",
+        out / "feedback" / f"{student}.html",
+        out / "state" / f"{student}.json",
+    ):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(out / "artifacts" / student, ignore_errors=True)
 
 
 def _row(done: Done, labs: list[str], notes: Sequence[str]) -> Row:
