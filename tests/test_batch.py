@@ -9,9 +9,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import struct
 import subprocess
 import sys
+import time
+import tracemalloc
 import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,6 +24,7 @@ from PIL import Image, ImageStat
 
 from labkit.batch import classrun
 from labkit.batch.worker import Options
+from labkit.intake import classfolder
 from labkit.report import feedback, gradebook
 
 HOSTILE_EXIT = "import os\nos._exit(3)\n"
@@ -271,3 +276,326 @@ def test_a_missing_class_folder_is_a_usage_error(stripes_course, tmp_path):
     )
     assert finished.returncode == 2
     assert "is not a folder of submissions" in finished.stderr
+
+
+# A batch that outlives its students: a worker that dies, a zip bomb, and no process left.
+
+KILL_SWITCH = "LABKIT_TEST_KILLS"  # only where a test sets it does the grader below kill
+# In a copy of the stripes course, graders/conftest.py: it kills the process that grades a
+# submission marked for it, as the kernel's OOM killer kills a batch worker. No submission
+# can reach its worker from the sandbox; this stands in for one that gets it killed.
+KILLER = f"""
+import os
+import signal
+from pathlib import Path
+
+
+def pytest_configure(config):
+    module = Path(config.getoption("submission") or "-") / "stripes.py"
+    if not os.environ.get("{KILL_SWITCH}") or not module.is_file():
+        return
+    if "# kill the worker with SIGKILL" in module.read_text():
+        os.kill(os.getpid(), signal.SIGKILL)
+    if "# kill the worker with os._exit" in module.read_text():
+        os._exit(3)
+"""
+SLEEPER = "import time\ntime.sleep(120)\n"  # still harvesting when its batch is stopped
+
+
+@pytest.fixture(scope="module")
+def deadly_course(stripes_course: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("deadly") / "course"
+    shutil.copytree(stripes_course, root)
+    (root / "graders" / "conftest.py").write_text(KILLER)
+    return root
+
+
+def make_class(folder: Path, students: dict[str, str]) -> Path:
+    """A class folder of one-module student folders, by student: the module's text."""
+    for student, text in students.items():
+        (folder / student).mkdir(parents=True)
+        (folder / student / "stripes.py").write_text(text)
+    return folder
+
+
+def zip_bomb(path: Path, members: int, size: int) -> None:
+    """A zip of ``members`` copies of ``size`` compressible bytes, each deflated only once."""
+    data = b"#" * size
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    packed = packer.compress(data) + packer.flush()
+    crc = zlib.crc32(data)
+    local, central = bytearray(), bytearray()
+    for number in range(members):
+        name = f"bomb/m{number:04}.py".encode()
+        offset = len(local)
+        fields = (20, 0, 8, 0, 0x21, crc, len(packed), size, len(name))
+        local += struct.pack("<4s5H3L2H", b"PK\x03\x04", *fields, 0) + name + packed
+        central += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, *fields, 0, 0, 0, 0, 0, offset)
+        central += name
+    end = struct.pack(
+        "<4s4H2LH", b"PK\x05\x06", 0, 0, members, members, len(central), len(local), 0
+    )
+    path.write_bytes(bytes(local + central + end))
+
+
+def test_zip_bombs_are_refused_from_the_directory(stripes_course, options, tmp_path, monkeypatch):
+    """The issue's bomb, 1,000 members of 5 MiB in a 5 MB zip, and one of 5,000 members: each is
+    refused from what the zip says of itself, before any member is read, in little memory."""
+    classroom = tmp_path / "class"
+    classroom.mkdir()
+    zip_bomb(classroom / "zed.zip", 1000, 5 * 2**20)
+    zip_bomb(classroom / "yves.zip", 5000, 10)
+    stub = (stripes_course / "exercises" / "stripes.py").read_text()
+    with zipfile.ZipFile(classroom / "xena.zip", "w") as archive:
+        archive.writestr("xena/stripes.py", stub)
+    assert (classroom / "zed.zip").stat().st_size < 6 * 2**20
+    with zipfile.ZipFile(classroom / "zed.zip") as archive:  # a zip that tools read as such
+        assert len(archive.infolist()) == 1000
+        assert archive.open("bomb/m0999.py").read(8) == b"########"
+    read = zipfile.ZipFile.open
+    opened = []
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda *a, **k: opened.append(a) or read(*a, **k))
+    tracemalloc.start()
+    try:
+        entries = classfolder.collect(classroom, ["stripes"], tmp_path / "staging")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20
+    found = {entry.student: entry for entry in entries}
+    assert found["zed"].problem.startswith(
+        "the zip's .py and .ipynb files come to 5,000 MB, more than the 64 MB allowed"
+    )
+    assert found["yves"].problem.startswith("the zip holds 5,000 members, more than the 1,000")
+    assert "zip only the folder of lab files" in found["yves"].problem
+    assert len(opened) == 1 and found["xena"].problem == ""  # xena's one member, no other
+    assert not (tmp_path / "staging" / "zed").exists()
+    # A gradebook for everyone, the bombs as errors that say what to do, and nothing left of
+    # what zed's earlier, harmless zip was given.
+    out = tmp_path / "out"
+    stale = [
+        out / "results" / "zed.json",
+        out / "feedback" / "zed.html",
+        out / "state" / "zed.json",
+    ]
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+    classrun.run(classroom, out, options, workers=1, progress=False)
+    assert not any(path.exists() for path in stale)
+    assert {name: row["status"] for name, row in rows(out).items()} == {
+        "xena": "graded",
+        "yves": "error",
+        "zed": "error",
+    }
+    assert "hand in only the lab modules and notebooks" in rows(out)["zed"]["reason"]
+    assert not list(out.glob(".staging-*"))  # the staged copies go with the batch
+
+
+def test_a_dead_worker_costs_only_its_own_row_and_is_graded_again(
+    deadly_course, tmp_path, monkeypatch
+):
+    reference = (deadly_course / "reference" / "stripes.py").read_text()
+    classroom = make_class(
+        tmp_path / "class",
+        {"alice": reference, "mallory": reference + "\n# kill the worker with os._exit\n"},
+    )
+    out = tmp_path / "out"
+    # What an earlier grading of mallory's earlier submission left.
+    for stale in ("results/mallory.json", "feedback/mallory.html", "artifacts/mallory/x.png"):
+        (out / stale).parent.mkdir(parents=True, exist_ok=True)
+        (out / stale).write_text("{}")
+    options = Options(course=deadly_course)
+    monkeypatch.setenv(KILL_SWITCH, "1")
+    classrun.run(classroom, out, options, workers=2, progress=False)
+    found = rows(out)
+    assert found["alice"]["status"] == "graded" and found["alice"]["total"] == "13"
+    assert found["mallory"]["status"] == "error"
+    assert (
+        "worker process grading this submission exited with status 3"
+        in (found["mallory"]["reason"])
+    )
+    assert "the others were not affected" in found["mallory"]["reason"]
+    assert not (out / "results" / "mallory.json").exists()
+    assert not (out / "feedback" / "mallory.html").exists()
+    assert not (out / "artifacts" / "mallory").exists()
+    # The error is not kept: the same command grades mallory again, and only mallory.
+    monkeypatch.delenv(KILL_SWITCH)
+    kept = (out / "state" / "alice.json").stat().st_mtime_ns
+    classrun.run(classroom, out, options, workers=2, progress=False)
+    assert (out / "state" / "alice.json").stat().st_mtime_ns == kept
+    assert rows(out)["mallory"]["status"] == "graded" and rows(out)["mallory"]["total"] == "13"
+    assert (out / "feedback" / "mallory.html").is_file()
+
+
+def solo(submission: Path, course: Path, results: Path) -> dict[str, object]:
+    """What ``labkit grade`` writes for this submission alone, without its run's time."""
+    command = [sys.executable, "-m", "labkit.cli", "grade", "--submission", str(submission)]
+    command += ["--course", str(course), "--results", str(results)]
+    subprocess.run(command, capture_output=True, check=False)
+    return {**json.loads(results.read_text()), "execution_time": 0}
+
+
+def test_two_hostile_students_leave_the_others_their_solo_grades(
+    deadly_course, stripes_course, tmp_path, monkeypatch
+):
+    """Issue 18's "done when": a batch of eight with a student who gets the worker grading
+    them killed and one who hands in a zip bomb; the six others get what they get alone."""
+    reference = (stripes_course / "reference" / "stripes.py").read_text()
+    texts = {
+        "alice": reference,
+        "bob": (stripes_course / "exercises" / "stripes.py").read_text(),
+        "dave": reference.replace("images[:, :, ::-1]", "images[:, ::-1, :]"),
+        "kim": HOSTILE_EXIT,
+        "mallory": reference + "\n# kill the worker with SIGKILL\n",
+    }
+    classroom = make_class(tmp_path / "class", texts)
+    (classroom / "carol_1234_5678_stripes.py").write_text(reference)
+    (classroom / "ivan").mkdir()
+    (classroom / "ivan" / "stripes.ipynb").write_text("{ this is not JSON")
+    zip_bomb(classroom / "zed.zip", 1000, 5 * 2**20)
+    monkeypatch.setenv(KILL_SWITCH, "1")
+    out = tmp_path / "out"
+    classrun.run(classroom, out, Options(course=deadly_course), workers=2, progress=False)
+    found = rows(out)
+    assert {name: row["status"] for name, row in found.items()} == {
+        **dict.fromkeys(["alice", "bob", "carol", "dave", "ivan", "kim"], "graded"),
+        "mallory": "error",
+        "zed": "error",
+    }
+    assert (
+        "was killed by SIGKILL (as when the machine runs out of memory)"
+        in (found["mallory"]["reason"])
+    )
+    # Alone, each in a folder of its own, graded by the course without the killer.
+    alone = {"alice": classroom / "alice", "bob": classroom / "bob", "ivan": classroom / "ivan"}
+    alone |= {"dave": classroom / "dave", "kim": classroom / "kim"}
+    with ThreadPoolExecutor(max_workers=2) as runs:
+        solos = {
+            name: runs.submit(solo, path, stripes_course, tmp_path / f"{name}.json")
+            for name, path in alone.items()
+        }
+        expected = {name: run.result() for name, run in solos.items()}
+    expected["carol"] = expected["alice"]
+    for name, theirs in expected.items():
+        mine = json.loads((out / "results" / f"{name}.json").read_text())
+        assert {**mine, "execution_time": 0} == theirs, name
+
+
+# Run with itself as the subreaper of all it starts, so that a process the batch left behind
+# comes to it rather than to init; it prints what it saw running and what was left.
+SUBREAPER = """
+import ctypes, json, os, signal, subprocess, sys, threading, time
+from pathlib import Path
+
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+mode, classroom, out, course = sys.argv[1:]
+
+
+def descendants():
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\\0", b" ").decode()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z":
+            parents[int(stat.parent.name)] = (int(fields[1]), command)
+    found, frontier = {}, {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, (parent, _) in parents.items() if parent in frontier}
+        frontier -= set(found)
+        found |= {pid: parents[pid][1] for pid in frontier}
+    return found
+
+
+seen = set()
+watching = True
+
+
+def watch():
+    while watching:
+        seen.update(descendants().values())
+        time.sleep(0.2)
+
+
+threading.Thread(target=watch, daemon=True).start()
+if mode == "kill":
+    command = [sys.executable, "-m", "labkit.cli", "grade-batch", classroom, "--out", out]
+    coordinator = subprocess.Popen([*command, "--course", course, "--workers", "2"])
+    gradebook = Path(out, "gradebook.csv")
+    deadline = time.monotonic() + 300
+    while "alice" not in (gradebook.read_text() if gradebook.exists() else ""):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    os.kill(coordinator.pid, signal.SIGKILL)
+    coordinator.wait()
+else:
+    from labkit.batch import classrun
+    from labkit.batch.worker import Options
+    from labkit.report import feedback
+
+    if mode == "interrupt":
+        def page(*args):
+            raise KeyboardInterrupt
+        feedback.page = page
+    try:
+        classrun.run(Path(classroom), Path(out), Options(Path(course)), 2, progress=False)
+    except KeyboardInterrupt:
+        pass
+deadline = time.monotonic() + 60
+while True:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+    left = [
+        command for command in descendants().values()
+        # multiprocessing's own helper ends with this, the process that started it
+        if mode == "kill" or "resource_tracker" not in command
+    ]
+    if not left or time.monotonic() > deadline:
+        break
+    time.sleep(0.2)
+watching = False
+print(json.dumps({"seen": sorted(seen), "left": left}), flush=True)
+for pid in descendants():  # what a failed batch left: not for the tests that follow
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a subreaper is Linux's")
+@pytest.mark.parametrize("mode", ["finish", "interrupt", "kill"])
+def test_nothing_the_batch_started_outlives_it(mode, deadly_course, tmp_path, monkeypatch):
+    """Workers and their fork servers end with the batch: when it finishes (with a worker
+    killed on the way), on Ctrl-C with a worker mid-task, and when its coordinator is killed,
+    as the OOM killer did in issue 18, which left them idle for ten minutes."""
+    reference = (deadly_course / "reference" / "stripes.py").read_text()
+    other = {
+        "finish": reference + "\n# kill the worker with SIGKILL\n",
+        "interrupt": SLEEPER,
+        "kill": SLEEPER,
+    }[mode]
+    classroom = make_class(tmp_path / "class", {"alice": reference, "zoe": other})
+    out = tmp_path / "out"
+    monkeypatch.setenv(KILL_SWITCH, "1")
+    command = [sys.executable, "-c", SUBREAPER, mode, classroom, out, deadly_course]
+    said, errors = tmp_path / "stdout", tmp_path / "stderr"
+    started = time.monotonic()
+    with said.open("w") as stdout, errors.open("w") as stderr:  # files: no pipe to hold open
+        code = subprocess.run(list(map(str, command)), stdout=stdout, stderr=stderr).returncode
+    assert code == 0, errors.read_text()[-3000:]
+    report = json.loads(said.read_text().splitlines()[-1])
+    assert report["left"] == []
+    seen = " ".join(report["seen"])  # workers and fork servers, or the sandboxes they are in
+    assert "multiprocessing" in seen and ("forkserver" in seen or "bwrap" in seen), seen
+    assert time.monotonic() - started < 100  # the sleeper's 120 s were cut short
+    if mode != "interrupt":  # there, alice's feedback page was where Ctrl-C came
+        assert rows(out)["alice"]["total"] == "13"  # written as it finished, whatever came next
+    if mode == "finish":
+        assert rows(out)["zoe"]["status"] == "error"

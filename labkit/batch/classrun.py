@@ -8,7 +8,13 @@ and a rerun grades again only what changed: a submission is skipped while its co
 the grader's version match what graded it last, unless ``force`` is set.
 
 Outputs in ``out``: ``gradebook.csv``, ``results/<student>.json`` (Gradescope's format),
-``feedback/<student>.html`` and ``summary.html``; ``state/`` holds what a rerun needs.
+``feedback/<student>.html`` and ``summary.html``; ``state/`` holds what a rerun needs. A row
+that errors removes its student's earlier results and feedback, and is never kept by a rerun.
+
+The submissions' files are staged on disk, in a folder of ``out`` removed at the end, and
+never held in memory: a local worker reads them from there. A Dask worker may be on another
+machine, so its task carries the files; they are read for each task as it is handed to the
+cluster, a few more tasks than it has threads at a time.
 
 Usage: ``labkit grade-batch SUBMISSIONS --out DIR [--workers N] [--force] [--dask ADDRESS]``
 """
@@ -18,15 +24,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import multiprocessing
 import os
+import shutil
+import tempfile
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from labkit.batch import pool
 from labkit.batch.worker import Done, Options, Task, grade
 from labkit.grading.cache import CACHE_ENV
 from labkit.intake import classfolder
@@ -58,28 +66,52 @@ def run(
     for folder in ("results", "feedback", "state", "artifacts"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     version = grader_version(course)
-    entries = classfolder.collect(submissions, labs)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    try:
+        entries = classfolder.collect(submissions, labs, staging)
+        rows, pending = _sorted_out(out, entries, version, force)
+
+        def write_gradebook() -> list[Row]:
+            ordered = [rows[entry.student] for entry in entries if entry.student in rows]
+            gradebook.write(out / "gradebook.csv", ordered, labs)
+            return ordered
+
+        # Written as each row comes: a batch stopped by any means keeps what it finished.
+        write_gradebook()
+        graded = _graded(list(pending.values()), options, workers, dask, progress)
+        try:
+            with contextlib.closing(graded):  # on the way out, whatever the way: ends workers
+                for done in graded:
+                    entry, digest = pending[done.student]
+                    rows[done.student] = _record(out, course, labs, entry, digest, done)
+                    write_gradebook()
+        finally:
+            ordered = write_gradebook()
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    feedback.write_summary(out / "summary.html", ordered, out / "results", course, labs)
+    return ordered
+
+
+def _sorted_out(
+    out: Path, entries: Sequence[classfolder.Entry], version: str, force: bool
+) -> tuple[dict[str, Row], dict[str, tuple[classfolder.Entry, str]]]:
+    """The rows known without grading (entries with a problem, and unchanged submissions an
+    earlier run graded) and the entries to grade, with their content hashes, by student."""
     rows: dict[str, Row] = {}
-    pending: dict[str, tuple[classfolder.Entry, str]] = {}  # by student: entry, content hash
+    pending: dict[str, tuple[classfolder.Entry, str]] = {}
     for entry in entries:
         if entry.problem:
+            _forget(out, entry.student)
             rows[entry.student] = Row(entry.student, {}, 0.0, 0.0, "error", entry.problem, 0.0)
             continue
-        digest = content_hash(entry.files, version)
+        digest = content_hash(entry.files(), version)
         kept = None if force else _kept_row(out, entry.student, digest)
         if kept is not None:
             rows[entry.student] = kept
         else:
             pending[entry.student] = (entry, digest)
-    try:
-        for done in _graded(list(pending.values()), options, workers, dask, progress):
-            entry, digest = pending[done.student]
-            rows[done.student] = _record(out, course, labs, entry, digest, done)
-    finally:
-        ordered = [rows[entry.student] for entry in entries if entry.student in rows]
-        gradebook.write(out / "gradebook.csv", ordered, labs)
-    feedback.write_summary(out / "summary.html", ordered, out / "results", course, labs)
-    return ordered
+    return rows, pending
 
 
 def grader_version(course: Course) -> str:
@@ -91,10 +123,13 @@ def grader_version(course: Course) -> str:
     return digest.hexdigest()[:16]
 
 
-def content_hash(files: dict[str, bytes], version: str) -> str:
+def content_hash(files: Mapping[str, Path], version: str) -> str:
+    """A hash of the submission's files, by name, and of the grader's version."""
     digest = hashlib.sha256(version.encode())
     for name in sorted(files):
-        digest.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+        with files[name].open("rb") as file:
+            content = hashlib.file_digest(file, "sha256").digest()
+        digest.update(name.encode() + b"\0" + content)
     return digest.hexdigest()
 
 
@@ -118,7 +153,7 @@ def _graded(
     dask: str | None,
     progress: bool,
 ) -> Iterator[Done]:
-    tasks = [Task(entry.student, entry.files, options) for entry, _ in pending]
+    tasks = [Task(entry.student, options, folder=entry.folder) for entry, _ in pending]
     if not tasks:
         return
     count = workers or os.cpu_count() or 1
@@ -126,25 +161,11 @@ def _graded(
     if dask:
         source = _on_dask(tasks, [digest for _, digest in pending], dask, count)
     else:
-        source = _on_pool(tasks, count)
-    with _progress_bar(len(tasks), progress) as advance:
+        source = pool.graded(tasks, count)
+    with _progress_bar(len(tasks), progress) as advance, contextlib.closing(source):
         for done in source:
             advance()
             yield done
-
-
-def _on_pool(tasks: Sequence[Task], workers: int) -> Iterator[Done]:
-    # Spawned, not forked: a worker imports TensorFlow itself, once, for all its tasks.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
-        futures: dict[Future[Done], Task] = {pool.submit(grade, task): task for task in tasks}
-        try:
-            for future in as_completed(futures):
-                yield _outcome(future, futures[future])
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
 
 
 def _on_dask(
@@ -159,10 +180,24 @@ def _on_dask(
         address = cluster.scheduler_address
     try:
         with Client(address) as client:
-            futures = client.map(grade, tasks, key=_task_keys(tasks, digests))
-            by_key = {future.key: task for future, task in zip(futures, tasks, strict=True)}
-            for future in as_completed(futures):
-                yield _outcome(future, by_key[future.key])
+            # Handed over a few at a time, each with its files read just then: the cluster
+            # never holds more submissions than it is about to grade, nor does this process.
+            waiting = deque(zip(tasks, _task_keys(tasks, digests), strict=True))
+            running: dict[str, Task] = {}
+            finished = as_completed()
+
+            def hand_over() -> None:
+                window = 2 * max(workers, sum(client.nthreads().values()))
+                while waiting and len(running) < window:
+                    task, key = waiting.popleft()
+                    running[key] = task
+                    finished.add(client.submit(grade, task.carrying_files(), key=key))
+
+            hand_over()
+            for future in finished:
+                task = running.pop(future.key)
+                hand_over()
+                yield _outcome(future, task)
     finally:
         if cluster is not None:
             cluster.close()
@@ -187,7 +222,12 @@ def _outcome(future: Any, task: Task) -> Done:
     try:
         return future.result()
     except Exception as error:  # a worker that died grading it, not the submission's points
-        return Done(task.student, None, problem=f"the worker failed: {type(error).__name__}")
+        return Done(
+            task.student,
+            None,
+            problem=f"the worker failed: {type(error).__name__}: run the batch again to grade "
+            "it again, or grade it alone with labkit grade",
+        )
 
 
 @contextlib.contextmanager
@@ -221,7 +261,12 @@ def _progress_bar(total: int, shown: bool) -> Iterator[Callable[[], None]]:
 def _record(
     out: Path, course: Course, labs: list[str], entry: classfolder.Entry, digest: str, done: Done
 ) -> Row:
-    """Write one graded submission's outputs; return its gradebook row."""
+    """Write one graded submission's outputs; return its gradebook row.
+
+    What an earlier grading of the student left goes first: a row that errors has no results
+    or feedback, and a new feedback page shows only this grading's plots.
+    """
+    _forget(out, done.student)
     artifacts = out / "artifacts" / done.student
     for name, content in done.artifacts.items():
         path = artifacts / name
@@ -238,6 +283,17 @@ def _record(
         out / "state" / f"{done.student}.json", {"hash": digest, "row": asdict(row)}
     )
     return row
+
+
+def _forget(out: Path, student: str) -> None:
+    """Remove what an earlier grading of ``student`` left in ``out``."""
+    for path in (
+        out / "results" / f"{student}.json",
+        out / "feedback" / f"{student}.html",
+        out / "state" / f"{student}.json",
+    ):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(out / "artifacts" / student, ignore_errors=True)
 
 
 def _row(done: Done, labs: list[str], notes: Sequence[str]) -> Row:

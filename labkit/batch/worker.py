@@ -2,30 +2,45 @@
 
 A worker imports TensorFlow and starts its fork server once, then grades each submission
 exactly as ``labkit grade`` does (the same pytest graders, sandbox and checks), lending the
-server to each run. A task carries the submission's files and returns what grading wrote, as
-plain data, so that it can travel to a worker on another machine.
+server to each run. A task names the folder its submission's files are staged in, on this
+machine, or carries the files themselves to a worker on another one (Dask); it returns what
+grading wrote, as plain data.
+
+A process of the local pool (``labkit.batch.pool``) runs ``serve``: it grades the tasks its
+pipe brings until the pipe closes, and ends, with its fork server, when the process that
+started it does.
 
 Usage::
 
-    task = Task("smithj", {"my_lab.py": b"..."}, Options(course=Path("course")))
+    task = Task("smithj", Options(course=Path("course")), folder=Path("staged/smithj"))
     done = grade(task)  # in a worker: done.results, done.artifacts
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing.util
+import os
 import shutil
+import signal
+import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labkit.sandbox import runner
 from labkit.spec.limits import Limits
 
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
 _WORKER: Worker | None = None  # this process's warm worker, made on its first task
+_ENDING = threading.Event()  # set once this pool process was told to end, mid-task or not
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -41,9 +56,20 @@ class Options:
 
 @dataclass(frozen=True)
 class Task:
+    """One submission to grade: its files staged in ``folder`` on this machine, or, for a
+    worker that may be on another, carried along in ``files``."""
+
     student: str
-    files: dict[str, bytes]
     options: Options
+    folder: Path | None = None
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def carrying_files(self) -> Task:
+        """This task with its staged files read into it, so that it can travel."""
+        if self.folder is None:
+            return self
+        files = {path.name: path.read_bytes() for path in sorted(self.folder.iterdir())}
+        return Task(self.student, self.options, files=files)
 
 
 @dataclass(frozen=True)
@@ -95,6 +121,9 @@ class Worker:
         try:
             submission = run / "submission"
             submission.mkdir()
+            if task.folder is not None:
+                for path in task.folder.iterdir():
+                    shutil.copyfile(path, submission / path.name, follow_symlinks=False)
             for name, content in task.files.items():
                 (submission / Path(name).name).write_bytes(content)
             results, kept = run / "results.json", run / "artifacts"
@@ -140,6 +169,78 @@ class Worker:
         if self.folder.exists():
             self.server.close()
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def serve(tasks: Connection, parent: int) -> None:
+    """A pool process: grade each task ``tasks`` brings and send back its ``Done``.
+
+    It ends when the pipe closes or brings ``None``, and on SIGTERM, also mid-task: then it
+    ends its fork server and sends nothing. On Linux the process that started it sends that
+    SIGTERM by dying, so that a coordinator that was killed leaves no worker and no fork
+    server behind. Ctrl-C in the terminal is for the coordinator, which then ends its
+    workers; a worker is in a process group of its own.
+    """
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    if hasattr(os, "setpgid"):
+        os.setpgid(0, 0)
+    _end_with(parent)
+    try:
+        while not _ENDING.is_set():
+            try:
+                task = tasks.recv()
+            except (EOFError, OSError):
+                break
+            if task is None:
+                break
+            try:
+                done = grade(task)
+            except Exception as error:  # the grader's own failure, not the submission's
+                done = Done(task.student, None, problem=f"the worker failed: {error!r}"[:500])
+                _close_worker()
+            if _ENDING.is_set():
+                break
+            try:
+                tasks.send(done)
+            except OSError:  # the coordinator is gone
+                break
+    finally:
+        if _ENDING.is_set():
+            threading.Event().wait()  # the thread that ends this process is on its way
+        _close_worker()
+
+
+def _end_with(parent: int) -> None:
+    """Have the kernel send this process SIGTERM when ``parent`` ends (Linux)."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # it ended before the request was made
+        _on_sigterm(signal.SIGTERM, None)
+
+
+def _on_sigterm(number: int, frame: object) -> None:
+    """End the worker's fork server, then this process, from a thread of its own: the
+    grading the signal interrupted may hold the server's lock."""
+    if _ENDING.is_set():
+        return
+    _ENDING.set()
+
+    def end() -> None:
+        with contextlib.suppress(Exception):
+            _close_worker()
+        os._exit(128 + number)
+
+    threading.Thread(target=end, daemon=True).start()
+
+
+def _close_worker() -> None:
+    global _WORKER
+    worker, _WORKER = _WORKER, None
+    if worker is not None:
+        worker.close()
 
 
 def _read_artifacts(folder: Path) -> dict[str, bytes]:
