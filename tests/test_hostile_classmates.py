@@ -122,7 +122,8 @@ def test_terminal_escapes_in_a_class_name_reach_no_reader(tmp_path):
     cv1 = [test for test in found["tests"] if test["tags"][0] == CV1]
     assert 0 < sum(test["score"] for test in cv1) < sum(test["max_score"] for test in cv1)
     structure = next(test["output"] for test in cv1 if test["tags"][1] == "structure")
-    assert "All 9 checks passed." in structure and "4,096 units" in structure
+    # The screen refuses a layer class it does not know, and quotes its (cleaned) name.
+    assert "checks passed" in structure and "a layer it does not know" in structure
     assert "failed check to fix first" in table and "checks passed" not in table.splitlines()[-2]
     assert re.search(r"^cv3_mnist_cnn .* 11/11$", table, re.MULTILINE)
     xmlschema.XMLSchema(SCHEMA).validate(str(xml))
