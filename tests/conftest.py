@@ -55,6 +55,18 @@ class Graded:
         return "\n".join(t["output"] for t in self.checks(lab) if t["tags"][1] == category)
 
 
+def processes_with(marker: str) -> list[int]:
+    """The processes whose command line holds ``marker``: what an attack left running."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 def stripes(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """8x8 images with stripes across (label 0), down (1) or diagonal (2), at random phases."""
     rng = np.random.default_rng(seed)

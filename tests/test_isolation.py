@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import COURSE, EXERCISES, REFERENCE, ROOT, SUBMISSIONS
+from conftest import COURSE, EXERCISES, REFERENCE, ROOT, SUBMISSIONS, processes_with
 
 from labkit.sandbox import cgroups, confine, harvest, isolation, runner, tamper
 from labkit.spec.limits import Limits
@@ -109,7 +109,7 @@ def test_nothing_it_starts_outlives_its_lab(server):
     result = attack(server, ATTACKS / "escape.py")
     assert result.step("preprocess").status == harvest.OK
     time.sleep(0.5)
-    assert not _processes_with("labkit-escape-marker")
+    assert not processes_with("labkit-escape-marker")
 
 
 def test_killing_its_parent_costs_only_its_own_lab(server):
@@ -316,14 +316,3 @@ def _session_keyring() -> int:
     keyctl = ctypes.CDLL(None, use_errno=True).syscall
     get_keyring_id, session = 0, -3
     return keyctl(confine.KEYCTL_SYSCALLS.get(platform.machine(), -1), get_keyring_id, session, 1)
-
-
-def _processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and marker.encode() in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found

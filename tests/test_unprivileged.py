@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import COURSE, REFERENCE, SUBMISSIONS
+from conftest import COURSE, REFERENCE, SUBMISSIONS, processes_with
 
 from labkit.sandbox import harvest, isolation, runner, unprivileged
 from labkit.spec.limits import Limits
@@ -132,7 +132,7 @@ def test_nothing_it_starts_outlives_its_lab(server):
     result = attack(server, ATTACKS / "escape.py")
     assert result.step("preprocess").status == harvest.OK
     time.sleep(0.5)
-    assert not _processes_with("labkit-escape-marker")
+    assert not processes_with("labkit-escape-marker")
 
 
 def test_killing_all_it_may_costs_only_its_own_lab(server):
@@ -166,17 +166,6 @@ def test_without_cgroups_the_fallback_still_grades(monkeypatch, tmp_path):
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     assert all(step.status == harvest.OK for step in result.steps.values()), result.steps
-
-
-def _processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and marker.encode() in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
 
 
 def test_a_work_folder_others_cannot_enter_is_refused(tmp_path):

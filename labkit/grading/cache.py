@@ -21,6 +21,7 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -244,6 +245,7 @@ def _recipe(lab: Lab) -> dict[str, Any]:
     return {"training": training, "input_shape": list(lab.input_shape), "classes": classes}
 
 
+@functools.cache  # the same for every key of a process: read once
 def _code_fingerprint() -> dict[str, str]:
     import keras
     import numpy
