@@ -154,7 +154,8 @@ class ForkServer:
             return
         with open(log or os.devnull, "wb") as errors:  # why a server failed to start
             self._process = subprocess.Popen(
-                [*prefix, sys.executable, "-m", "labkit.sandbox.forkserver"],
+                # -P: never import from the working folder, which may be a student's checkout
+                [*prefix, sys.executable, "-P", "-m", "labkit.sandbox.forkserver"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=errors,
@@ -228,7 +229,7 @@ class ForkServer:
     def _spawn(self, child: Child, request: dict[str, Any]) -> Child:
         """Start a child that imports everything itself: the way where forking is unsafe."""
         child.process = subprocess.Popen(
-            [sys.executable, "-m", "labkit.sandbox.forkserver", "--one"],
+            [sys.executable, "-P", "-m", "labkit.sandbox.forkserver", "--one"],
             stdin=subprocess.PIPE,  # the request, which its command line would show
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
