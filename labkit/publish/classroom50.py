@@ -83,7 +83,7 @@ def autograders(course: Course, out: Path) -> Path:
     for name in course.labs:
         _whole_points(course, name)
         folder = root / name
-        release._copy_python(release.PACKAGE, folder / "labkit", strip=True)
+        release.copy_labkit(folder / "labkit", strip=True)
         release._copy_python(course.graders, folder / "graders", strip=True)
         hidden = sum(check.points for check in course.checks(name) if check.hidden)
         (folder / "graders" / HIDDEN_POINTS).write_text(

@@ -27,6 +27,7 @@ from pathlib import Path
 from labkit.spec.course import HIDDEN_POINTS, Course
 
 PACKAGE = Path(__file__).resolve().parents[1]  # labkit/, whose subpackages ship too
+PACKAGE_DATA = "*.j2"  # labkit's files beside its modules: the notebook skeleton, the starter
 PROJECT_FILES = ("pyproject.toml",)
 STUDENT_NOXFILE = '''"""Check your lab work: `nox -s grade` grades exercises/, lab by lab."""
 
@@ -209,7 +210,7 @@ def student(course: Course, out: Path) -> Path:
     folder.mkdir(parents=True)
     labs = list(course.labs)
     _copy_python(course.exercises, folder / "exercises", strip=False)
-    _copy_python(PACKAGE, folder / "labkit", strip=True)
+    copy_labkit(folder / "labkit", strip=True)
     _copy_python(course.graders, folder / "graders", strip=True)
     hidden = {
         name: sum(check.points for check in course.checks(name) if check.hidden) for name in labs
@@ -236,7 +237,7 @@ def gradescope(course: Course, out: Path) -> Path:
     """Write ``out/gradescope.zip``, Gradescope's autograder format; returns its path."""
     with tempfile.TemporaryDirectory(prefix="labkit-gradescope-") as built:
         folder = Path(built)
-        _copy_python(PACKAGE, folder / "labkit", strip=False)
+        copy_labkit(folder / "labkit", strip=False)
         _copy_python(course.graders, folder / "graders", strip=False)
         _copy_data(course, folder)
         for name in PROJECT_FILES:
@@ -269,6 +270,16 @@ def _copy_data(course: Course, folder: Path) -> None:
         if path.is_file():
             (folder / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, folder / relative)
+
+
+def copy_labkit(target: Path, strip: bool) -> None:
+    """Copy labkit into ``target``: its modules (without hidden checks if ``strip``) and its
+    package data, so that the copy builds notebooks and starts courses as this one does."""
+    _copy_python(PACKAGE, target, strip)
+    for path in sorted(PACKAGE.rglob(PACKAGE_DATA)):
+        copy = target / path.relative_to(PACKAGE)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, copy)
 
 
 def _copy_python(source: Path, target: Path, strip: bool) -> None:
