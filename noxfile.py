@@ -85,6 +85,19 @@ def shared_env(session: nox.Session) -> None:
     session.env.update(data_env())
 
 
+def tool(name: str) -> str:
+    """The program ``name`` in the shared environment (nox looks only on its own PATH)."""
+    return str(BIN / name)
+
+
+def run_here(session: nox.Session, program: str, *args: str) -> None:
+    """Run ``program`` from the shared environment in the folder nox was started from, as
+    if typed there: `cd my-course && nox -f ../labkit/noxfile.py -s labkit -- labs`."""
+    shared_env(session)
+    session.chdir(session.invoked_from)
+    session.run(tool(program), *args)
+
+
 # Every session shares ENV, so none has an environment of nox's own.
 shared = nox.session(venv_backend="none")
 
@@ -92,73 +105,64 @@ shared = nox.session(venv_backend="none")
 @shared
 def labkit(session: nox.Session) -> None:
     """Run any labkit command: `nox -s labkit -- labs`, `-- new-lab NAME`, `-- --help`."""
-    shared_env(session)
-    session.run("labkit", *(session.posargs or ["--help"]))
+    run_here(session, "labkit", *(session.posargs or ["--help"]))
 
 
 @shared
 def grade(session: nox.Session) -> None:
     """Grade exercises/ (or --submission PATH) and print the score table."""
-    shared_env(session)
-    session.run("labkit", "grade", *session.posargs)
+    run_here(session, "labkit", "grade", *session.posargs)
 
 
 @shared
 def tests(session: nox.Session) -> None:
     """Lint labkit, then run its own test suite on the real datasets."""
     shared_env(session)
-    session.run("ruff", "check", ".")
-    session.run("ruff", "format", "--check", ".")
-    session.run("lint-imports")  # the stages' layers, as pyproject.toml's contract says
+    session.run(tool("ruff"), "check", ".")
+    session.run(tool("ruff"), "format", "--check", ".")
+    session.run(tool("lint-imports"))  # the stages' layers, as pyproject.toml's contract says
     # pytest exits 5 when it collects no tests; that fails the session on purpose, since
     # labkit's suite is never empty and an empty run would prove nothing.
-    session.run("pytest", *session.posargs)
+    session.run(tool("pytest"), *session.posargs)
 
 
 @shared
 def grade_batch(session: nox.Session) -> None:
     """Grade a class folder of submissions: gradebook, results and feedback pages."""
-    shared_env(session)
-    session.run("labkit", "grade-batch", *session.posargs)
+    run_here(session, "labkit", "grade-batch", *session.posargs)
 
 
 @shared
 def release(session: nox.Session) -> None:
     """Build dist/student/, dist/student.zip and dist/classroom50/autograders/ (per lab)."""
-    shared_env(session)
-    session.run("labkit", "release", *session.posargs)
+    run_here(session, "labkit", "release", *session.posargs)
 
 
 @shared
 def gradescope(session: nox.Session) -> None:
     """Build dist/gradescope.zip: the autograder for Gradescope, hidden checks included."""
-    shared_env(session)
-    session.run("labkit", "release", "--gradescope", *session.posargs)
+    run_here(session, "labkit", "release", "--gradescope", *session.posargs)
 
 
 @shared
 def bench(session: nox.Session) -> None:
     """Print where grading time goes, per lab and for whole runs, against a bare TF import."""
-    shared_env(session)
-    session.run("python", "-m", "labkit.measure.bench", *session.posargs)
+    run_here(session, "python", "-m", "labkit.measure.bench", *session.posargs)
 
 
 @shared
 def calibrate(session: nox.Session) -> None:
     """Train the reference and the mistake variants over seeds: thresholds and their margins."""
-    shared_env(session)
-    session.run("python", "-m", "labkit.measure.calibrate", *session.posargs)
+    run_here(session, "python", "-m", "labkit.measure.calibrate", *session.posargs)
 
 
 @shared
 def check_course(session: nox.Session) -> None:
     """Check the course against itself: declarations, files, then reference and stub scores."""
-    shared_env(session)
-    session.run("labkit", "check-course", *session.posargs)
+    run_here(session, "labkit", "check-course", *session.posargs)
 
 
 @shared
 def handouts(session: nox.Session) -> None:
     """Build the student and solution notebooks and HTML pages into build/handouts/."""
-    shared_env(session)
-    session.run("labkit", "handouts", *session.posargs)
+    run_here(session, "labkit", "handouts", *session.posargs)
