@@ -27,7 +27,9 @@ from pathlib import Path
 from labkit.spec.course import HIDDEN_POINTS, Course
 
 PACKAGE = Path(__file__).resolve().parents[1]  # labkit/, whose subpackages ship too
-PACKAGE_DATA = "*.j2"  # labkit's files beside its modules: the notebook skeleton, the starter
+# labkit's notebook skeleton, which a release's copy of labkit needs to build notebooks. Not
+# the starter of new-course: its example solution would hand students answers.
+PACKAGE_DATA = "publish/skeleton/*.j2"
 PROJECT_FILES = ("pyproject.toml",)
 STUDENT_NOXFILE = '''"""Check your lab work: `nox -s grade` grades exercises/, lab by lab."""
 
@@ -60,10 +62,33 @@ what to fix where something failed. Some checks are graded only after the deadli
 table says how many points they are worth. Without nox, `pip install -e .` installs the
 same, and `labkit grade` takes the same options.
 
-On GitHub, every push is graded by `.github/workflows/grade.yml`: the run's summary shows
-the table, failed checks are annotated with what to fix, and the `labkit-feedback`
-artifact holds a feedback page with the grader's training run of your models.
+## In Jupyter
+
+The last cell of each notebook, "check your work", grades it, so the notebook's kernel
+needs labkit. Install it once, in this folder, into an environment of its own:
+
+```
+python -m venv .venv
+source .venv/bin/activate              # on Windows: .venv\\Scripts\\activate
+pip install -e . jupyterlab
+jupyter lab notebooks/
+```
+
+To use another Jupyter, or VS Code, make that environment a kernel (with it active), then
+choose "Python (labkit)" as the notebook's kernel:
+
+```
+python -m ipykernel install --user --name labkit --display-name "Python (labkit)"
+```
+
+## On GitHub
+
+Every push is graded by `.github/workflows/grade.yml`: the run's summary shows the table,
+failed checks are annotated with what to fix, and the `labkit-feedback` artifact holds a
+feedback page with the grader's training run of your models.
 """
+# What the README's and nox's set-ups make in the folder, which has no place in a commit.
+STUDENT_GITIGNORE = ".venv/\n.nox/\n__pycache__/\n"
 SETUP_SH = r"""#!/usr/bin/env bash
 # Gradescope runs this once, as root, to build the autograder's image (Ubuntu 22.04, whose
 # python3 is 3.10: too old for labkit, which needs 3.11 to 3.13). It installs a pinned
@@ -227,6 +252,7 @@ def student(course: Course, out: Path) -> Path:
     _copy_data(course, folder)
     (folder / "noxfile.py").write_text(STUDENT_NOXFILE)
     (folder / "README.md").write_text(STUDENT_README.format(first=labs[0]))
+    (folder / ".gitignore").write_text(STUDENT_GITIGNORE)
     workflow = folder / github.WORKFLOW_PATH
     workflow.parent.mkdir(parents=True)
     workflow.write_text(github.WORKFLOW)
@@ -273,10 +299,10 @@ def _copy_data(course: Course, folder: Path) -> None:
 
 
 def copy_labkit(target: Path, strip: bool) -> None:
-    """Copy labkit into ``target``: its modules (without hidden checks if ``strip``) and its
-    package data, so that the copy builds notebooks and starts courses as this one does."""
+    """Copy labkit into ``target``: its modules (without hidden checks if ``strip``) and the
+    notebook skeleton, so that the copy builds notebooks as this one does."""
     _copy_python(PACKAGE, target, strip)
-    for path in sorted(PACKAGE.rglob(PACKAGE_DATA)):
+    for path in sorted(PACKAGE.glob(PACKAGE_DATA)):
         copy = target / path.relative_to(PACKAGE)
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, copy)
