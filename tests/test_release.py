@@ -325,3 +325,11 @@ def test_the_student_readme_opens_the_notebooks_with_labkit_in_the_kernel(unpack
     assert kernel["display_name"] == "Python (labkit)" in readme
     assert Path(kernel["argv"][0]) == Path(sys.executable)
     assert ".venv/" in (unpacked / ".gitignore").read_text().split()
+
+
+def test_a_release_from_a_wheel_install_says_what_to_do(tmp_path, monkeypatch):
+    """Installed from a wheel, labkit has no pyproject.toml beside it to ship."""
+    monkeypatch.setattr(release, "PACKAGE", tmp_path / "site-packages" / "labkit")
+    with pytest.raises(release.ReleaseError, match=r"pip install -e PATH/TO/labkit"):
+        release.copy_project_files(tmp_path)
+    assert not (tmp_path / "pyproject.toml").exists()

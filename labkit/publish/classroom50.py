@@ -90,8 +90,7 @@ def autograders(course: Course, out: Path) -> Path:
             json.dumps({name: hidden} if hidden else {}, indent=2) + "\n"
         )
         release._copy_data(course, folder)
-        for project_file in release.PROJECT_FILES:
-            shutil.copy(release.PACKAGE.parent / project_file, folder / project_file)
+        release.copy_project_files(folder)
         shutil.copy(Path(__file__).with_name("classroom50_autograder.py"), folder / "autograder.py")
         config = {"lab": name, "submission": f"exercises/{name}.py", "isolation": "required"}
         (folder / CONFIG).write_text(json.dumps(config, indent=2) + "\n")

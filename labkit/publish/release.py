@@ -37,6 +37,8 @@ import nox
 
 nox.options.sessions = ["grade"]
 nox.options.reuse_existing_virtualenvs = True
+# uv, where it is installed, makes the environment from its shared cache, and faster.
+nox.options.default_venv_backend = "uv|virtualenv"
 
 
 @nox.session
@@ -247,8 +249,7 @@ def student(course: Course, out: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="labkit-release-") as built:
         for handout in handouts.build(course, Path(built), labs, epochs=None, run=False):
             shutil.copy(handout.student, folder / "notebooks" / handout.student.name)
-    for name in PROJECT_FILES:
-        shutil.copy(PACKAGE.parent / name, folder / name)
+    copy_project_files(folder)
     _copy_data(course, folder)
     (folder / "noxfile.py").write_text(STUDENT_NOXFILE)
     (folder / "README.md").write_text(STUDENT_README.format(first=labs[0]))
@@ -266,8 +267,7 @@ def gradescope(course: Course, out: Path) -> Path:
         copy_labkit(folder / "labkit", strip=False)
         _copy_python(course.graders, folder / "graders", strip=False)
         _copy_data(course, folder)
-        for name in PROJECT_FILES:
-            shutil.copy(PACKAGE.parent / name, folder / name)
+        copy_project_files(folder)
         (folder / "README.md").write_text("labkit's autograder for Gradescope.\n")
         for name, text in (("setup.sh", SETUP_SH), ("run_autograder", RUN_AUTOGRADER)):
             (folder / name).write_text(text)
@@ -306,6 +306,19 @@ def copy_labkit(target: Path, strip: bool) -> None:
         copy = target / path.relative_to(PACKAGE)
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, copy)
+
+
+def copy_project_files(folder: Path) -> None:
+    """Copy labkit's pyproject.toml, which installs the bundle's labkit, into ``folder``."""
+    for name in PROJECT_FILES:
+        path = PACKAGE.parent / name
+        if not path.is_file():
+            raise ReleaseError(
+                f"labkit's {name} is not beside its package in {PACKAGE.parent}, as in an "
+                "install from a wheel: install labkit from its source folder "
+                "(pip install -e PATH/TO/labkit) to build a release"
+            )
+        shutil.copy(path, folder / name)
 
 
 def _copy_python(source: Path, target: Path, strip: bool) -> None:
