@@ -292,8 +292,8 @@ def new_course(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         parser.error(str(error))
     _list_written(written)
     print(
-        f"next: cd {args.folder}, then `labkit check-course` checks the course and "
-        f"`labkit new-lab NAME` adds a lab; the TODO(author) comments say what to change"
+        f"next: in {args.folder}, {_command('check-course')} checks the course and "
+        f"{_command('new-lab NAME')} adds a lab; the TODO(author) comments say what to change"
     )
     return EXIT_PASSED
 
@@ -307,10 +307,19 @@ def new_lab(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(str(error))
     _list_written(written)
     print(
-        "next: change them into your lab, where the TODO(author) comments say, then "
-        "`labkit check-course` until it finds no problem"
+        "next: change them into your lab, where the TODO(author) comments say, then run "
+        f"{_command('check-course')} until it finds no problem"
     )
     return EXIT_PASSED
+
+
+def _command(command: str) -> str:
+    """How to type a labkit command: as it is, and through labkit's noxfile where there is one
+    (labkit is on PATH only where it was installed with pip)."""
+    noxfile = Path(__file__).resolve().parents[1] / "noxfile.py"
+    if not noxfile.is_file():
+        return f"`labkit {command}`"
+    return f"`labkit {command}` (or `nox -f {noxfile} -s labkit -- {command}`)"
 
 
 def _list_written(written: list[Path]) -> None:
