@@ -68,6 +68,8 @@ def shared_env(session: nox.Session) -> None:
             f"{'uv' if uv else 'pip (install uv to make this faster)'}: a few minutes the "
             "first time, after that only when pyproject.toml changes"
         )
+        if STAMP.is_file() and STAMP.read_text().split("\n")[0] != sys.executable:
+            shutil.rmtree(ENV)  # made with another Python: its packages do not fit this one
         STAMP.unlink(missing_ok=True)
         python = str(BIN / "python")
         if uv:
@@ -75,7 +77,8 @@ def shared_env(session: nox.Session) -> None:
             session.run(uv, "pip", "install", "--python", python, "-e", ".[test,batch]")
         else:
             session.run(sys.executable, "-m", "venv", str(ENV))
-            # pip shows its progress bars only where its output is a terminal, as here.
+            # Progress bars even where the output is no terminal (a CI log): the download is
+            # large, and a silent pause of minutes looks like a hang.
             session.run(
                 python, "-m", "pip", "install", "--progress-bar", "on", "-e", ".[test,batch]"
             )
