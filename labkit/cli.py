@@ -1,7 +1,8 @@
 """The ``labkit`` command.
 
 Usage: ``labkit grade [--submission PATH] [--lab NAME] [--results FILE]``, ``labkit handouts``,
-``labkit labs``, ``labkit check-course [--no-grade]``
+``labkit labs``, ``labkit check-course [--no-grade]``, ``labkit new-course DIR``,
+``labkit new-lab NAME``
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from labkit.grading import cache, invocation
 from labkit.grading.capture import captured_output
 from labkit.grading.plugin import reused_line
 from labkit.intake import submission
+from labkit.publish import scaffold
 from labkit.report import checkresults, junit, scoretable
 from labkit.sandbox import isolation
 from labkit.spec.course import Course, CourseError, labs_table
@@ -282,6 +284,49 @@ def check_course(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     return EXIT_FAILED if found else EXIT_PASSED
 
 
+def new_course(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Start a course folder with one small working lab, and say what to do next."""
+    try:
+        written = scaffold.new_course(args.folder, args.first_lab)
+    except scaffold.ScaffoldError as error:
+        parser.error(str(error))
+    _list_written(written)
+    print(
+        f"next: in {args.folder}, {_command('check-course')} checks the course and "
+        f"{_command('new-lab NAME')} adds a lab; the TODO(author) comments say what to change"
+    )
+    return EXIT_PASSED
+
+
+def new_lab(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Add a lab's four files to the course, to change into the new lab."""
+    course = _course(args, parser)
+    try:
+        written = scaffold.new_lab(course, args.name, args.title)
+    except scaffold.ScaffoldError as error:
+        parser.error(str(error))
+    _list_written(written)
+    print(
+        "next: change them into your lab, where the TODO(author) comments say, then run "
+        f"{_command('check-course')} until it finds no problem"
+    )
+    return EXIT_PASSED
+
+
+def _command(command: str) -> str:
+    """How to type a labkit command: as it is, and through labkit's noxfile where there is one
+    (labkit is on PATH only where it was installed with pip)."""
+    noxfile = Path(__file__).resolve().parents[1] / "noxfile.py"
+    if not noxfile.is_file():
+        return f"`labkit {command}`"
+    return f"`labkit {command}` (or `nox -f {noxfile} -s labkit -- {command}`)"
+
+
+def _list_written(written: list[Path]) -> None:
+    for path in written:
+        print(f"  wrote {path}")
+
+
 def _course(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Course:
     """The course to work on, with every --lab checked against the labs it declares."""
     try:
@@ -391,6 +436,22 @@ def _parser() -> argparse.ArgumentParser:
         "--no-grade", action="store_true", help="only check the declarations and files (fast)"
     )
     checking.set_defaults(run=check_course, parser=checking, lab=[])
+    starting = commands.add_parser(
+        "new-course", help="start a course folder, with one small working lab to change"
+    )
+    starting.add_argument("folder", type=Path, help="the new course's folder (new, or empty)")
+    starting.add_argument(
+        "--lab",
+        dest="first_lab",
+        default=scaffold.FIRST_LAB,
+        help=f"the example lab's name (default: {scaffold.FIRST_LAB})",
+    )
+    starting.set_defaults(run=new_course, parser=starting, lab=[])
+    adding = commands.add_parser("new-lab", help="add a lab's four files to the course")
+    adding.add_argument("name", help="the lab's name, which names its files: week2_cnn")
+    adding.add_argument("--title", help="shown beside the name in the score table")
+    adding.add_argument("--course", type=Path, help=COURSE_HELP)
+    adding.set_defaults(run=new_lab, parser=adding, lab=[])
     return parser
 
 

@@ -20,6 +20,8 @@ from conftest import ROOT
 from labkit.publish import handouts
 from labkit.spec.course import Course
 
+STARTER = ROOT / "labkit" / "publish" / "starter"
+
 
 @pytest.fixture(scope="module")
 def course(stripes_course: Path) -> Path:
@@ -104,13 +106,18 @@ def test_handout_is_built_from_the_declaration(course, tmp_path):
 
 
 def test_nothing_in_labkit_names_a_lab_or_its_dataset(course):
-    names = set()
+    labs, datasets = set(), set()
     for folder in (ROOT, course):
         for lab in Course(folder).labs.values():
-            names |= {lab.name, lab.dataset.name}
-    assert {"cv3_mnist_cnn", "cifar10", "stripes"} <= names
+            labs.add(lab.name)
+            datasets.add(lab.dataset.name)
+    assert {"cv3_mnist_cnn", "stripes"} <= labs and "cifar10" in datasets
     for path in sorted((ROOT / "labkit").rglob("*")):
         if path.is_file() and path.suffix in (".py", ".j2", ".json", ".txt"):
+            # The starter's example lab is a course's content, which new-course copies out:
+            # it may name the dataset it trains on, never another course's lab.
+            starter = STARTER in path.parents
+            names = labs if starter else labs | datasets
             text = path.read_text(encoding="utf-8").casefold()
             named = sorted(name for name in names if name.casefold() in text)
             assert not named, f"{path.relative_to(ROOT)} names {named}"

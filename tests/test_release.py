@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -309,3 +310,26 @@ def test_strip_hidden_leaves_the_rest_of_a_module():
     stripped = release.strip_hidden(source)
     assert "test_seen" in stripped and "test_unseen" not in stripped and "kept back" not in stripped
     compile(stripped, "grader.py", "exec")
+
+
+def test_the_student_readme_opens_the_notebooks_with_labkit_in_the_kernel(unpacked, tmp_path):
+    """The README's kernel command works with what `pip install -e .` installed."""
+    readme = (unpacked / "README.md").read_text(encoding="utf-8")
+    assert "pip install -e . jupyterlab" in readme
+    (command,) = [line for line in readme.splitlines() if "ipykernel install" in line]
+    words = shlex.split(command)
+    assert words[:4] == ["python", "-m", "ipykernel", "install"] and "--user" in words
+    words[words.index("--user")] = f"--prefix={tmp_path}"  # not the user's own kernels
+    subprocess.run([sys.executable, *words[1:]], check=True, capture_output=True)
+    kernel = json.loads((tmp_path / "share/jupyter/kernels/labkit/kernel.json").read_text())
+    assert kernel["display_name"] == "Python (labkit)" in readme
+    assert Path(kernel["argv"][0]) == Path(sys.executable)
+    assert ".venv/" in (unpacked / ".gitignore").read_text().split()
+
+
+def test_a_release_from_a_wheel_install_says_what_to_do(tmp_path, monkeypatch):
+    """Installed from a wheel, labkit has no pyproject.toml beside it to ship."""
+    monkeypatch.setattr(release, "PACKAGE", tmp_path / "site-packages" / "labkit")
+    with pytest.raises(release.ReleaseError, match=r"pip install -e PATH/TO/labkit"):
+        release.copy_project_files(tmp_path)
+    assert not (tmp_path / "pyproject.toml").exists()

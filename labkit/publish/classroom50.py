@@ -83,15 +83,14 @@ def autograders(course: Course, out: Path) -> Path:
     for name in course.labs:
         _whole_points(course, name)
         folder = root / name
-        release._copy_python(release.PACKAGE, folder / "labkit", strip=True)
+        release.copy_labkit(folder / "labkit", strip=True)
         release._copy_python(course.graders, folder / "graders", strip=True)
         hidden = sum(check.points for check in course.checks(name) if check.hidden)
         (folder / "graders" / HIDDEN_POINTS).write_text(
             json.dumps({name: hidden} if hidden else {}, indent=2) + "\n"
         )
         release._copy_data(course, folder)
-        for project_file in release.PROJECT_FILES:
-            shutil.copy(release.PACKAGE.parent / project_file, folder / project_file)
+        release.copy_project_files(folder)
         shutil.copy(Path(__file__).with_name("classroom50_autograder.py"), folder / "autograder.py")
         config = {"lab": name, "submission": f"exercises/{name}.py", "isolation": "required"}
         (folder / CONFIG).write_text(json.dumps(config, indent=2) + "\n")

@@ -6,6 +6,8 @@ nbconvert preprocessors then derive the student notebook (stubs from
 ``exercises/<lab>.py``, no outputs), execute the solution notebook and export both as HTML.
 An executed solution notebook whose "check your work" cell is not full marks stops the build
 with ``HandoutError``: a handout must not teach a solution its own grader fails.
+Templates may extend ``base.ipynb.j2``, the skeleton shipped in ``labkit/publish/skeleton/``;
+a course's own ``templates/base.ipynb.j2`` takes its place.
 
 Usage: ``labkit handouts --out build/handouts --epochs 1``
 """
@@ -32,6 +34,8 @@ DETERMINISM = (
     "tf.config.experimental.enable_op_determinism()  # the same numbers on every run"
 )
 MARKER = re.compile(r"^# %%(?P<rest>.*)$")
+# The notebook skeleton the labs' templates extend, shipped with labkit: (package, folder).
+SKELETON = ("labkit.publish", "skeleton")
 KERNEL = {"display_name": "Python 3", "language": "python", "name": "python3"}
 
 
@@ -56,7 +60,10 @@ def render(course: Course, lab: Lab, epochs: int | None = None) -> str:
     reference = (course.reference / f"{lab.name}.py").read_text(encoding="utf-8")
     definitions = sourcecode.definitions(reference)
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(course.templates),
+        # The course's own templates first, so that its base.ipynb.j2 overrides labkit's.
+        loader=jinja2.ChoiceLoader(
+            [jinja2.FileSystemLoader(course.templates), jinja2.PackageLoader(*SKELETON)]
+        ),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )

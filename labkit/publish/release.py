@@ -27,6 +27,9 @@ from pathlib import Path
 from labkit.spec.course import HIDDEN_POINTS, Course
 
 PACKAGE = Path(__file__).resolve().parents[1]  # labkit/, whose subpackages ship too
+# labkit's notebook skeleton, which a release's copy of labkit needs to build notebooks. Not
+# the starter of new-course: its example solution would hand students answers.
+PACKAGE_DATA = "publish/skeleton/*.j2"
 PROJECT_FILES = ("pyproject.toml",)
 STUDENT_NOXFILE = '''"""Check your lab work: `nox -s grade` grades exercises/, lab by lab."""
 
@@ -34,6 +37,8 @@ import nox
 
 nox.options.sessions = ["grade"]
 nox.options.reuse_existing_virtualenvs = True
+# uv, where it is installed, makes the environment from its shared cache, and faster.
+nox.options.default_venv_backend = "uv|virtualenv"
 
 
 @nox.session
@@ -59,10 +64,33 @@ what to fix where something failed. Some checks are graded only after the deadli
 table says how many points they are worth. Without nox, `pip install -e .` installs the
 same, and `labkit grade` takes the same options.
 
-On GitHub, every push is graded by `.github/workflows/grade.yml`: the run's summary shows
-the table, failed checks are annotated with what to fix, and the `labkit-feedback`
-artifact holds a feedback page with the grader's training run of your models.
+## In Jupyter
+
+The last cell of each notebook, "check your work", grades it, so the notebook's kernel
+needs labkit. Install it once, in this folder, into an environment of its own:
+
+```
+python -m venv .venv
+source .venv/bin/activate              # on Windows: .venv\\Scripts\\activate
+pip install -e . jupyterlab
+jupyter lab notebooks/
+```
+
+To use another Jupyter, or VS Code, make that environment a kernel (with it active), then
+choose "Python (labkit)" as the notebook's kernel:
+
+```
+python -m ipykernel install --user --name labkit --display-name "Python (labkit)"
+```
+
+## On GitHub
+
+Every push is graded by `.github/workflows/grade.yml`: the run's summary shows the table,
+failed checks are annotated with what to fix, and the `labkit-feedback` artifact holds a
+feedback page with the grader's training run of your models.
 """
+# What the README's and nox's set-ups make in the folder, which has no place in a commit.
+STUDENT_GITIGNORE = ".venv/\n.nox/\n__pycache__/\n"
 SETUP_SH = r"""#!/usr/bin/env bash
 # Gradescope runs this once, as root, to build the autograder's image (Ubuntu 22.04, whose
 # python3 is 3.10: too old for labkit, which needs 3.11 to 3.13). It installs a pinned
@@ -209,7 +237,7 @@ def student(course: Course, out: Path) -> Path:
     folder.mkdir(parents=True)
     labs = list(course.labs)
     _copy_python(course.exercises, folder / "exercises", strip=False)
-    _copy_python(PACKAGE, folder / "labkit", strip=True)
+    copy_labkit(folder / "labkit", strip=True)
     _copy_python(course.graders, folder / "graders", strip=True)
     hidden = {
         name: sum(check.points for check in course.checks(name) if check.hidden) for name in labs
@@ -221,11 +249,11 @@ def student(course: Course, out: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="labkit-release-") as built:
         for handout in handouts.build(course, Path(built), labs, epochs=None, run=False):
             shutil.copy(handout.student, folder / "notebooks" / handout.student.name)
-    for name in PROJECT_FILES:
-        shutil.copy(PACKAGE.parent / name, folder / name)
+    copy_project_files(folder)
     _copy_data(course, folder)
     (folder / "noxfile.py").write_text(STUDENT_NOXFILE)
     (folder / "README.md").write_text(STUDENT_README.format(first=labs[0]))
+    (folder / ".gitignore").write_text(STUDENT_GITIGNORE)
     workflow = folder / github.WORKFLOW_PATH
     workflow.parent.mkdir(parents=True)
     workflow.write_text(github.WORKFLOW)
@@ -236,11 +264,10 @@ def gradescope(course: Course, out: Path) -> Path:
     """Write ``out/gradescope.zip``, Gradescope's autograder format; returns its path."""
     with tempfile.TemporaryDirectory(prefix="labkit-gradescope-") as built:
         folder = Path(built)
-        _copy_python(PACKAGE, folder / "labkit", strip=False)
+        copy_labkit(folder / "labkit", strip=False)
         _copy_python(course.graders, folder / "graders", strip=False)
         _copy_data(course, folder)
-        for name in PROJECT_FILES:
-            shutil.copy(PACKAGE.parent / name, folder / name)
+        copy_project_files(folder)
         (folder / "README.md").write_text("labkit's autograder for Gradescope.\n")
         for name, text in (("setup.sh", SETUP_SH), ("run_autograder", RUN_AUTOGRADER)):
             (folder / name).write_text(text)
@@ -269,6 +296,29 @@ def _copy_data(course: Course, folder: Path) -> None:
         if path.is_file():
             (folder / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, folder / relative)
+
+
+def copy_labkit(target: Path, strip: bool) -> None:
+    """Copy labkit into ``target``: its modules (without hidden checks if ``strip``) and the
+    notebook skeleton, so that the copy builds notebooks as this one does."""
+    _copy_python(PACKAGE, target, strip)
+    for path in sorted(PACKAGE.glob(PACKAGE_DATA)):
+        copy = target / path.relative_to(PACKAGE)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, copy)
+
+
+def copy_project_files(folder: Path) -> None:
+    """Copy labkit's pyproject.toml, which installs the bundle's labkit, into ``folder``."""
+    for name in PROJECT_FILES:
+        path = PACKAGE.parent / name
+        if not path.is_file():
+            raise ReleaseError(
+                f"labkit's {name} is not beside its package in {PACKAGE.parent}, as in an "
+                "install from a wheel: install labkit from its source folder "
+                "(pip install -e PATH/TO/labkit) to build a release"
+            )
+        shutil.copy(path, folder / name)
 
 
 def _copy_python(source: Path, target: Path, strip: bool) -> None:
