@@ -230,8 +230,10 @@ def grade_batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     )
     try:
         rows = classrun.run(
-            args.submissions, args.out, options, args.workers, args.force, args.dask
+            args.submissions, args.out, options, args.workers, args.force, args.dask, only=args.only
         )
+    except classrun.UnknownStudent as error:
+        parser.error(str(error))
     except KeyboardInterrupt:
         print(f"interrupted: finished results are in {args.out}; run again to resume")
         return 130
@@ -367,6 +369,14 @@ def _parser() -> argparse.ArgumentParser:
         "--dask", metavar="ADDRESS", help="grade on a Dask cluster: its scheduler, or 'local'"
     )
     batching.add_argument("--lab", action="append", default=[], help="grade only this lab")
+    batching.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="STUDENT",
+        help="grade again only this student, as the gradebook names them (repeatable); the "
+        "other rows stay as they are",
+    )
     batching.add_argument("--course", type=Path, help=COURSE_HELP)
     _add_limits(batching)
     batching.set_defaults(run=grade_batch, parser=batching)

@@ -143,6 +143,37 @@ def test_a_rerun_grades_only_what_changed(graded, classroom, options, tmp_path):
     assert rows(out) == rows(graded) | {"carol": rows(out)["carol"]}
 
 
+def test_only_regrades_the_named_students_and_keeps_the_other_rows(
+    graded, classroom, stripes_course, options, tmp_path
+):
+    out = tmp_path / "out"
+    shutil.copytree(graded, out)
+    changed = tmp_path / "class"
+    shutil.copytree(classroom, changed)
+    reference = (stripes_course / "reference" / "stripes.py").read_text()
+    with zipfile.ZipFile(changed / "dave.zip", "w") as archive:  # now full marks, if graded
+        archive.writestr("dave/stripes.py", reference)
+    alice = (out / "state" / "alice.json").stat().st_mtime_ns
+    carol = (out / "state" / "carol.json").stat().st_mtime_ns
+    classrun.run(changed, out, options, workers=1, progress=False, only=["alice"])
+    assert (out / "state" / "alice.json").stat().st_mtime_ns != alice  # unchanged, yet regraded
+    assert (out / "state" / "carol.json").stat().st_mtime_ns == carol
+    regraded, before = rows(out), rows(graded)
+    assert regraded.pop("alice")["total"] == before.pop("alice")["total"] == "13"
+    assert regraded == before  # dave's changed work is not graded: his row stands
+
+
+def test_only_an_unknown_student_is_a_usage_error_naming_close_ids(
+    classroom, stripes_course, tmp_path
+):
+    finished = grade_batch(
+        classroom, "--out", tmp_path / "out", "--course", stripes_course, "--only", "alicee"
+    )
+    assert finished.returncode == 2
+    assert "no submission for alicee (did you mean alice?)" in finished.stderr
+    assert not (tmp_path / "out" / "gradebook.csv").exists()
+
+
 def test_an_interrupted_batch_keeps_what_finished(classroom, options, tmp_path, monkeypatch):
     out = tmp_path / "out"
     pages = []
