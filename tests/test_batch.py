@@ -301,6 +301,35 @@ def test_the_command_reports_the_batch(classroom, stripes_course, tmp_path):
     assert set(rows(out)) == {"erin", "gina"}
 
 
+def test_a_roster_exports_the_batch_for_the_lms_and_names_who_is_missing(
+    classroom, stripes_course, tmp_path
+):
+    small = tmp_path / "class"
+    small.mkdir()
+    shutil.copy(classroom / "erin.zip", small)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student,sis_user_id,section,email\nerin,S5,A,erin@uni.example\nzoe,S9,A,\n")
+    out = tmp_path / "out"
+    finished = grade_batch(small, "--out", out, "--course", stripes_course, "--roster", roster)
+    assert finished.returncode == 0, finished.stderr
+    assert f"for the LMS: {out / 'canvas.csv'}" in finished.stdout
+    assert "  zoe: in the roster, but not in the class folder: left blank" in finished.stdout
+    assert "  erin: not graded (error): left blank, to be graded again" in finished.stdout
+    canvas = (out / "canvas.csv").read_text().splitlines()
+    assert canvas[0] == "Student,ID,SIS User ID,SIS Login ID,Section,Stripes: three directions"
+    assert canvas[2:] == [",,S5,,A,", ",,S9,,A,"]
+
+
+def test_a_bad_roster_stops_the_batch_before_it_grades(classroom, stripes_course, tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("name,email\nErin,erin@uni.example\n")
+    out = tmp_path / "out"
+    finished = grade_batch(classroom, "--out", out, "--course", stripes_course, "--roster", roster)
+    assert finished.returncode == 2
+    assert "the header row must name the column 'student'" in finished.stderr
+    assert not (out / "gradebook.csv").exists()
+
+
 def test_a_missing_class_folder_is_a_usage_error(stripes_course, tmp_path):
     finished = grade_batch(
         tmp_path / "nowhere", "--out", tmp_path / "out", "--course", stripes_course
