@@ -1,7 +1,8 @@
 """The ``labkit`` command.
 
 Usage: ``labkit grade [--submission PATH] [--lab NAME] [--results FILE]``, ``labkit handouts``,
-``labkit labs``, ``labkit check-course [--no-grade]``, ``labkit export GRADED --roster FILE``
+``labkit labs``, ``labkit check-course [--no-grade]``, ``labkit export GRADED --roster FILE``,
+``labkit similarity SUBMISSIONS --out DIR``
 """
 
 from __future__ import annotations
@@ -249,7 +250,31 @@ def grade_batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         print(f"to grade again (run the same command): {', '.join(again)}")
     if people is not None:
         _export(args.out, people, course, dict(args.canvas_assignment))
+    if args.similarity:
+        _similarity(args.submissions, args.out, course, args.lab)
     return EXIT_UNGRADED if counts[gradebook.UNGRADED] else EXIT_PASSED
+
+
+def similarity(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Report the pairs of students whose code for a lab is unusually alike."""
+    course = _course(args, parser)
+    if not args.submissions.is_dir():
+        parser.error(f"{args.submissions} is not a folder of submissions")
+    _similarity(args.submissions, args.out, course, args.lab)
+    return EXIT_PASSED
+
+
+def _similarity(submissions: Path, out: Path, course: Course, labs: list[str]) -> None:
+    from labkit.report import similarity as alike
+
+    comparison = alike.report(submissions, out, course, labs)
+    for lab, count in comparison.compared.items():
+        pairs = [pair for pair in comparison.pairs if pair.lab == lab]
+        said = ", ".join(
+            f"{' and '.join(pair.students)} ({max(pair.shares):.0%})" for pair in pairs
+        )
+        print(f"similar code in {lab}: {said or 'none'} ({count} submissions compared)")
+    print(f"similarity report: {out / 'similarity.html'}")
 
 
 def export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -462,8 +487,23 @@ def _parser() -> argparse.ArgumentParser:
         "moodle.csv next to the gradebook",
     )
     _add_roster(batching)
+    batching.add_argument(
+        "--similarity",
+        action="store_true",
+        help="also report the pairs of students whose code is unusually alike (similarity.html)",
+    )
     _add_limits(batching)
     batching.set_defaults(run=grade_batch, parser=batching)
+    comparing = commands.add_parser(
+        "similarity", help="report the pairs of students whose code is unusually alike"
+    )
+    comparing.add_argument("submissions", type=Path, help="folder with one entry per student")
+    comparing.add_argument(
+        "--out", type=Path, required=True, help="folder for similarity.html and .json"
+    )
+    comparing.add_argument("--lab", action="append", default=[], help="compare only this lab")
+    comparing.add_argument("--course", type=Path, help=COURSE_HELP)
+    comparing.set_defaults(run=similarity, parser=comparing)
     exporting = commands.add_parser(
         "export", help="write a graded folder's gradebook for Canvas and Moodle, by a roster"
     )

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageStat
 
+from labkit import cli
 from labkit.batch import classrun
 from labkit.batch.worker import Options
 from labkit.intake import classfolder
@@ -320,6 +321,26 @@ def test_a_roster_exports_the_batch_for_the_lms_and_names_who_is_missing(
     assert canvas[2:] == [",,S5,,A,", ",,S9,,A,"]
 
 
+def test_the_batch_reports_similar_code_when_asked(
+    classroom, stripes_course, tmp_path, monkeypatch, capsys
+):
+    small = tmp_path / "class"
+    small.mkdir()
+    shutil.copy(classroom / "erin.zip", small)
+    for student in ("lee", "max"):  # the stub, as it was handed out: no one's copy
+        (small / student).mkdir()
+        shutil.copy(stripes_course / "exercises" / "stripes.py", small / student)
+    # The grading itself is tested above; here only what --similarity adds to it.
+    monkeypatch.setattr(classrun, "run", lambda *args, **kwargs: [])
+    out = tmp_path / "out"
+    arguments = [small, "--out", out, "--course", stripes_course, "--similarity"]
+    assert cli.main(["grade-batch", *map(str, arguments)]) == 0
+    assert "similar code in stripes: none (2 submissions compared)" in capsys.readouterr().out
+    found = json.loads((out / "similarity.json").read_text())
+    assert found["pairs"] == []
+    assert found["skipped"][0]["student"] == "erin"
+
+
 def test_a_bad_roster_stops_the_batch_before_it_grades(classroom, stripes_course, tmp_path):
     roster = tmp_path / "roster.csv"
     roster.write_text("name,email\nErin,erin@uni.example\n")
@@ -592,7 +613,8 @@ if mode == "kill":
     os.kill(coordinator.pid, signal.SIGKILL)
     coordinator.wait()
 else:
-    from labkit.batch import classrun
+    from labkit import cli
+from labkit.batch import classrun
     from labkit.batch.worker import Options
     from labkit.report import feedback
 
