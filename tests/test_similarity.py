@@ -118,3 +118,25 @@ def test_an_unreadable_notebook_is_listed_as_not_compared(tmp_path):
         ("jo", "the notebook has no graded cells"),
     ]
     assert "ivan, cv3_mnist_cnn: " in (tmp_path / "out" / "similarity.html").read_text()
+
+
+def test_code_copydetect_cannot_read_is_listed_and_the_rest_compared(
+    classroom, tmp_path, monkeypatch
+):
+    from copydetect import detector
+
+    real = detector.CodeFingerprint
+
+    def fussy(file, k, win_size, boilerplate=None, **options):
+        if "class Stump" in options["fp"].getvalue():
+            raise IndexError("as a tokenizer bug would")
+        return real(file, k, win_size, boilerplate, **options)
+
+    monkeypatch.setattr(detector, "CodeFingerprint", fussy)
+    odd = tmp_path / "class"
+    shutil.copytree(classroom, odd)
+    (odd / f"zed_{LAB}.py").write_text("class Stump:\n    pass\n")
+    comparison = similarity.report(odd, tmp_path / "out", Course.find(None), [LAB])
+    assert comparison.skipped == [("zed", LAB, "copydetect could not read the code (IndexError)")]
+    assert comparison.compared == {LAB: 10}
+    assert [pair.students for pair in comparison.pairs] == [("ben", "hugo")]

@@ -93,8 +93,10 @@ def compare(
                 codes[entry.student] = code
             elif why:
                 skipped.append((entry.student, lab, why))
-        compared[lab] = len(codes)
-        pairs += _alike(lab, codes, _stub(course, lab), least)
+        found, unread = _alike(lab, codes, _stub(course, lab), least)
+        pairs += found
+        skipped += [(student, lab, why) for student, why in unread.items()]
+        compared[lab] = len(codes) - len(unread)
     return Comparison(pairs, skipped, compared)
 
 
@@ -141,9 +143,11 @@ def _stub(course: Course, lab: str) -> str:
     return path.read_text(encoding="utf-8") if path.is_file() else ""
 
 
-def _alike(lab: str, codes: Mapping[str, str], stub: str, least: float) -> list[Pair]:
+def _alike(
+    lab: str, codes: Mapping[str, str], stub: str, least: float
+) -> tuple[list[Pair], dict[str, str]]:
     """The pairs among ``codes`` (by student) that share some code and at least ``least`` of
-    either one's, most alike first."""
+    either one's, most alike first; and the code copydetect could not read, with why."""
     import numpy as np
     from copydetect.detector import CodeFingerprint, compare_files
     from copydetect.utils import highlight_overlap
@@ -155,7 +159,12 @@ def _alike(lab: str, codes: Mapping[str, str], stub: str, least: float) -> list[
         )
 
     given = np.unique(np.array(list(fingerprint(stub, None).hashes)))
-    prints = {student: fingerprint(code, given) for student, code in codes.items()}
+    prints, unread = {}, {}
+    for student, code in codes.items():
+        try:
+            prints[student] = fingerprint(code, given)
+        except Exception as error:  # one student's odd file must not end the report
+            unread[student] = f"copydetect could not read the code ({type(error).__name__})"
     found = []
     for first, second in itertools.combinations(sorted(prints), 2):
         _, shares, slices = compare_files(prints[first], prints[second])
@@ -166,7 +175,7 @@ def _alike(lab: str, codes: Mapping[str, str], stub: str, least: float) -> list[
             for student, part in zip((first, second), slices, strict=True)
         )
         found.append(Pair(lab, (first, second), (float(shares[0]), float(shares[1])), marked))
-    return sorted(found, key=lambda pair: -max(pair.shares))
+    return sorted(found, key=lambda pair: -max(pair.shares)), unread
 
 
 _PAGE = jinja2.Environment(autoescape=True).from_string(
