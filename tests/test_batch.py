@@ -314,11 +314,13 @@ def test_a_roster_exports_the_batch_for_the_lms_and_names_who_is_missing(
     finished = grade_batch(small, "--out", out, "--course", stripes_course, "--roster", roster)
     assert finished.returncode == 0, finished.stderr
     assert f"for the LMS: {out / 'canvas.csv'}" in finished.stdout
-    assert "  zoe: in the roster, but not in the class folder: left blank" in finished.stdout
-    assert "  erin: not graded (error): left blank, to be graded again" in finished.stdout
+    assert "  zoe: in the roster, but not in the class folder: left out" in finished.stdout
+    assert "  erin: not graded (error): left out, to be graded again" in finished.stdout
     canvas = (out / "canvas.csv").read_text().splitlines()
-    assert canvas[0] == "Student,ID,SIS User ID,SIS Login ID,Section,Stripes: three directions"
-    assert canvas[2:] == [",,S5,,A,", ",,S9,,A,"]
+    assert canvas == [
+        "Student,ID,SIS User ID,SIS Login ID,Section,Stripes: three directions",
+        "Points Possible,,,,,13",
+    ]
 
 
 def test_the_batch_reports_similar_code_when_asked(

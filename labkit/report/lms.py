@@ -12,9 +12,11 @@ Next to ``gradebook.csv`` it writes:
   left out, and why. Nobody is dropped silently.
 
 Each file is written only where the roster has the identities it needs (any of name,
-``canvas_id``, ``sis_user_id``, ``sis_login_id`` for Canvas; ``email`` for Moodle). Only
-final grades (``graded``, ``partial``) are exported: a row that errored or that the grader
-could not grade is left blank, which both importers read as "no change", never as a 0.
+``canvas_id``, ``sis_user_id``, ``sis_login_id`` for Canvas; ``email`` for Moodle). A
+student's row holds final grades only (``graded``, ``partial``, every lab's cell filled): a
+student without one (no submission, an error, a grader fault) has no row at all, since a
+blank cell would clear a grade already in the LMS (Moodle imports it as "no grade") and a 0
+would blame the student.
 
 Usage: ``lms.export(Path("graded"), roster, titles, points, {"my_lab": "1234"})``
 """
@@ -53,26 +55,29 @@ def export(
     """Write the LMS files for ``folder/gradebook.csv``; ``titles`` and ``points`` by lab."""
     rows = {_student(row): row for row in gradebook.read(folder / "gradebook.csv")}
     labs = [lab for lab in titles if rows and lab in next(iter(rows.values()))]
-    scores = {student: _scores(row, labs) for student, row in rows.items()}
     missing = [
         (student, "graded, but not in the roster: no LMS file has this grade")
         for student in rows
         if student not in people
     ]
     missing += [
-        (student, "in the roster, but not in the class folder: left blank")
+        (student, "in the roster, but not in the class folder: left out")
         for student in people
         if student not in rows
     ]
     missing += [
-        (student, f"not graded ({row['status']}): left blank, to be graded again")
+        (student, f"not graded ({row['status']}): left out, to be graded again")
         for student, row in rows.items()
         if student in people and row["status"] not in gradebook.FINAL
     ]
+    final = {
+        student: [row[lab] for lab in labs]
+        for student, row in rows.items()
+        if row["status"] in gradebook.FINAL
+    }
     for name in ("canvas.csv", "moodle.csv"):  # an earlier export's, which may not be redone
         (folder / name).unlink(missing_ok=True)
     written = []
-    blank = [""] * len(labs)
     if any(_in_canvas(person) for person in people.values()):
         ids = canvas_ids or {}
         header = [f"{titles[lab]} ({ids[lab]})" if lab in ids else titles[lab] for lab in labs]
@@ -83,17 +88,17 @@ def export(
         for person in people.values():
             if not _in_canvas(person):
                 missing.append((person.student, "no Canvas identity in the roster: left out"))
-                continue
-            identity = [person.name, person.canvas_id, person.sis_user_id, person.sis_login_id]
-            lines.append([*identity, person.section, *scores.get(person.student, blank)])
+            elif person.student in final:
+                identity = [person.name, person.canvas_id, person.sis_user_id, person.sis_login_id]
+                lines.append([*identity, person.section, *final[person.student]])
         written.append(_write(folder / "canvas.csv", lines))
     if any(person.email for person in people.values()):
         lines = [[MOODLE_IDENTIFIER, *(titles[lab] for lab in labs)]]
         for person in people.values():
             if not person.email:
                 missing.append((person.student, "no email in the roster for Moodle: left out"))
-                continue
-            lines.append([person.email, *scores.get(person.student, blank)])
+            elif person.student in final:
+                lines.append([person.email, *final[person.student]])
         written.append(_write(folder / "moodle.csv", lines))
     _write(folder / MISSING_FILE, [["student", "problem"], *missing])
     return Exported(written, missing)
@@ -110,13 +115,6 @@ def _student(row: Mapping[str, str]) -> str:
     student = row["student"]
     quoted = student.startswith("'") and student[1:].startswith(gradebook.FORMULA_STARTS)
     return student[1:] if quoted else student
-
-
-def _scores(row: Mapping[str, str], labs: Sequence[str]) -> list[str]:
-    """The row's lab scores, or blanks where the grade is not final."""
-    if row["status"] not in gradebook.FINAL:
-        return [""] * len(labs)
-    return [row[lab] for lab in labs]
 
 
 def _number(value: float) -> str:
