@@ -2,7 +2,7 @@
 
 Usage: ``labkit grade [--submission PATH] [--lab NAME] [--results FILE]``, ``labkit handouts``,
 ``labkit labs``, ``labkit check-course [--no-grade]``, ``labkit export GRADED --roster FILE``,
-``labkit similarity SUBMISSIONS --out DIR``
+``labkit similarity SUBMISSIONS [--out DIR]``
 """
 
 from __future__ import annotations
@@ -499,7 +499,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     comparing.add_argument("submissions", type=Path, help="folder with one entry per student")
     comparing.add_argument(
-        "--out", type=Path, required=True, help="folder for similarity.html and .json"
+        "--out",
+        type=Path,
+        default=Path(),
+        help="folder for similarity.html and similarity.json (default: the current folder)",
     )
     comparing.add_argument("--lab", action="append", default=[], help="compare only this lab")
     comparing.add_argument("--course", type=Path, help=COURSE_HELP)
