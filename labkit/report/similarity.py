@@ -11,7 +11,7 @@ The report is ``similarity.html``, one page for all labs with each pair's code s
 and the shared parts highlighted, and ``similarity.json``, the same pairs for a program. It
 says who may have copied whom no more than MOSS does: it is a reason to look, not a verdict.
 
-Usage: ``pairs = similarity.report(Path("class"), Path("graded"), course)``
+Usage: ``comparison = similarity.report(Path("class"), Path("graded"), course)``
 """
 
 from __future__ import annotations
