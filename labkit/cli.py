@@ -2,7 +2,8 @@
 
 Usage: ``labkit grade [--submission PATH] [--lab NAME] [--results FILE]``, ``labkit handouts``,
 ``labkit labs``, ``labkit check-course [--no-grade]``, ``labkit new-course DIR``,
-``labkit new-lab NAME``
+``labkit new-lab NAME``, ``labkit export GRADED --roster FILE``,
+``labkit similarity SUBMISSIONS [--out DIR]``
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from labkit.grading.capture import captured_output
 from labkit.grading.plugin import reused_line
 from labkit.intake import submission
 from labkit.publish import scaffold
-from labkit.report import checkresults, junit, scoretable
+from labkit.report import checkresults, junit, roster, scoretable
 from labkit.sandbox import isolation
 from labkit.spec.course import Course, CourseError, labs_table
 from labkit.spec.limits import Limits, SettingError, add_options
@@ -216,6 +217,7 @@ def grade_batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     course = _course(args, parser)
     if not args.submissions.is_dir():
         parser.error(f"{args.submissions} is not a folder of submissions")
+    people = _roster(args, parser, course)
     if isolation.refusal(args.isolation):
         parser.error(isolation.refusal(args.isolation))
     if args.dask and importlib.util.find_spec("distributed") is None:
@@ -232,8 +234,10 @@ def grade_batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     )
     try:
         rows = classrun.run(
-            args.submissions, args.out, options, args.workers, args.force, args.dask
+            args.submissions, args.out, options, args.workers, args.force, args.dask, only=args.only
         )
+    except classrun.UnknownStudent as error:
+        parser.error(str(error))
     except KeyboardInterrupt:
         print(f"interrupted: finished results are in {args.out}; run again to resume")
         return 130
@@ -246,7 +250,106 @@ def grade_batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     again = [row.student for row in rows if row.status not in gradebook.FINAL]
     if again:
         print(f"to grade again (run the same command): {', '.join(again)}")
+    if people is not None:
+        _export(args.out, people, course, dict(args.canvas_assignment))
+    if args.similarity:
+        _similarity(args.submissions, args.out, course, args.lab)
     return EXIT_UNGRADED if counts[gradebook.UNGRADED] else EXIT_PASSED
+
+
+def similarity(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Report the pairs of students whose code for a lab is unusually alike."""
+    course = _course(args, parser)
+    if not args.submissions.is_dir():
+        parser.error(f"{args.submissions} is not a folder of submissions")
+    _similarity(args.submissions, args.out, course, args.lab)
+    return EXIT_PASSED
+
+
+def _similarity(submissions: Path, out: Path, course: Course, labs: list[str]) -> None:
+    from labkit.report import similarity as alike
+
+    comparison = alike.report(submissions, out, course, labs)
+    for lab, count in comparison.compared.items():
+        pairs = [pair for pair in comparison.pairs if pair.lab == lab]
+        said = ", ".join(
+            f"{' and '.join(pair.students)} ({max(pair.shares):.0%})" for pair in pairs
+        )
+        print(f"similar code in {lab}: {said or 'none'} ({count} submissions compared)")
+    print(f"similarity report: {out / 'similarity.html'}")
+
+
+def export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Write a graded folder's gradebook as Canvas and Moodle import it, by a roster."""
+    course = _course(args, parser)
+    if not (args.graded / "gradebook.csv").is_file():
+        parser.error(f"{args.graded} holds no gradebook.csv: give the --out folder of grade-batch")
+    people = _roster(args, parser, course)
+    assert people is not None  # the option is required here
+    _export(args.graded, people, course, dict(args.canvas_assignment))
+    return EXIT_PASSED
+
+
+def _roster(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, course: Course
+) -> dict[str, roster.Person] | None:
+    """The roster ``--roster`` names, read and checked before any work; None without one."""
+    for lab, _ in args.canvas_assignment:
+        if lab not in course.labs:
+            parser.error(
+                f"--canvas-assignment: unknown lab {lab!r}: choose one of {', '.join(course.labs)}"
+            )
+    if args.canvas_assignment and not args.roster:
+        parser.error("--canvas-assignment needs --roster: the roster says who is who in Canvas")
+    if not args.roster:
+        return None
+    try:
+        return roster.read(args.roster)
+    except roster.RosterError as error:
+        parser.error(str(error))
+
+
+def _export(
+    folder: Path, people: dict[str, roster.Person], course: Course, canvas_ids: dict[str, str]
+) -> None:
+    """Write the LMS files and say what they hold and who is missing from them."""
+    from labkit.report import lms
+
+    titles = {name: lab.title for name, lab in course.labs.items()}
+    points = {name: sum(check.points for check in course.checks(name)) for name in titles}
+    exported = lms.export(folder, people, titles, points, canvas_ids)
+    for path in exported.written:
+        print(f"for the LMS: {path}")
+    if not exported.written:
+        print("for the LMS: nothing, since the roster names no student for Canvas or Moodle")
+    for student, problem in exported.missing:
+        print(f"  {student}: {problem}")
+    if exported.missing:
+        print(f"{len(exported.missing)} to check, listed in {folder / lms.MISSING_FILE}")
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    """``LAB=ID`` of --canvas-assignment, the id a number as Canvas's assignment URLs show."""
+    lab, _, number = text.partition("=")
+    if not lab or not number.isdigit():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not LAB=ID: the lab's name and the number at the end of its "
+            "assignment's Canvas address, e.g. cv1_mnist_intro=12345"
+        )
+    return lab, number
+
+
+def _add_roster(parser: argparse.ArgumentParser) -> None:
+    """The options that turn the gradebook into files for Canvas and Moodle."""
+    parser.add_argument(
+        "--canvas-assignment",
+        type=_assignment,
+        action="append",
+        default=[],
+        metavar="LAB=ID",
+        help="the Canvas assignment a lab's grades go to (repeatable); without it a lab's "
+        "column is named by its title only",
+    )
 
 
 def build_release(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -412,9 +515,57 @@ def _parser() -> argparse.ArgumentParser:
         "--dask", metavar="ADDRESS", help="grade on a Dask cluster: its scheduler, or 'local'"
     )
     batching.add_argument("--lab", action="append", default=[], help="grade only this lab")
+    batching.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="STUDENT",
+        help="grade again only this student, as the gradebook names them (repeatable); the "
+        "other rows stay as they are",
+    )
     batching.add_argument("--course", type=Path, help=COURSE_HELP)
+    batching.add_argument(
+        "--roster",
+        type=Path,
+        metavar="FILE",
+        help="a CSV of student ids and their LMS identities: also write canvas.csv and "
+        "moodle.csv next to the gradebook",
+    )
+    _add_roster(batching)
+    batching.add_argument(
+        "--similarity",
+        action="store_true",
+        help="also report the pairs of students whose code is unusually alike (similarity.html)",
+    )
     _add_limits(batching)
     batching.set_defaults(run=grade_batch, parser=batching)
+    comparing = commands.add_parser(
+        "similarity", help="report the pairs of students whose code is unusually alike"
+    )
+    comparing.add_argument("submissions", type=Path, help="folder with one entry per student")
+    comparing.add_argument(
+        "--out",
+        type=Path,
+        default=Path(),
+        help="folder for similarity.html and similarity.json (default: the current folder)",
+    )
+    comparing.add_argument("--lab", action="append", default=[], help="compare only this lab")
+    comparing.add_argument("--course", type=Path, help=COURSE_HELP)
+    comparing.set_defaults(run=similarity, parser=comparing)
+    exporting = commands.add_parser(
+        "export", help="write a graded folder's gradebook for Canvas and Moodle, by a roster"
+    )
+    exporting.add_argument("graded", type=Path, help="the --out folder of grade-batch")
+    exporting.add_argument(
+        "--roster",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="a CSV of student ids and their LMS identities (see the README)",
+    )
+    exporting.add_argument("--course", type=Path, help=COURSE_HELP)
+    _add_roster(exporting)
+    exporting.set_defaults(run=export, parser=exporting, lab=[])
     releasing = commands.add_parser(
         "release", help="build the student release (no solutions) and Classroom 50 autograders"
     )

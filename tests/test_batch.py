@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageStat
 
+from labkit import cli
 from labkit.batch import classrun, pool
 from labkit.batch.worker import Options
 from labkit.intake import classfolder
@@ -141,6 +142,37 @@ def test_a_rerun_grades_only_what_changed(graded, classroom, options, tmp_path):
     assert (out / "state" / "alice.json").stat().st_mtime_ns == kept
     assert (out / "results" / "carol.json").is_file()
     assert rows(out) == rows(graded) | {"carol": rows(out)["carol"]}
+
+
+def test_only_regrades_the_named_students_and_keeps_the_other_rows(
+    graded, classroom, stripes_course, options, tmp_path
+):
+    out = tmp_path / "out"
+    shutil.copytree(graded, out)
+    changed = tmp_path / "class"
+    shutil.copytree(classroom, changed)
+    reference = (stripes_course / "reference" / "stripes.py").read_text()
+    with zipfile.ZipFile(changed / "dave.zip", "w") as archive:  # now full marks, if graded
+        archive.writestr("dave/stripes.py", reference)
+    alice = (out / "state" / "alice.json").stat().st_mtime_ns
+    carol = (out / "state" / "carol.json").stat().st_mtime_ns
+    classrun.run(changed, out, options, workers=1, progress=False, only=["alice"])
+    assert (out / "state" / "alice.json").stat().st_mtime_ns != alice  # unchanged, yet regraded
+    assert (out / "state" / "carol.json").stat().st_mtime_ns == carol
+    regraded, before = rows(out), rows(graded)
+    assert regraded.pop("alice")["total"] == before.pop("alice")["total"] == "13"
+    assert regraded == before  # dave's changed work is not graded: his row stands
+
+
+def test_only_an_unknown_student_is_a_usage_error_naming_close_ids(
+    classroom, stripes_course, tmp_path
+):
+    finished = grade_batch(
+        classroom, "--out", tmp_path / "out", "--course", stripes_course, "--only", "alicee"
+    )
+    assert finished.returncode == 2
+    assert "no submission for alicee (did you mean alice?)" in finished.stderr
+    assert not (tmp_path / "out" / "gradebook.csv").exists()
 
 
 def test_an_interrupted_batch_keeps_what_finished(classroom, options, tmp_path, monkeypatch):
@@ -268,6 +300,57 @@ def test_the_command_reports_the_batch(classroom, stripes_course, tmp_path):
     assert "2 submissions: 0 graded, 0 partial, 0 could not grade, 2 error." in finished.stdout
     assert "to grade again (run the same command): erin, gina" in finished.stdout
     assert set(rows(out)) == {"erin", "gina"}
+
+
+def test_a_roster_exports_the_batch_for_the_lms_and_names_who_is_missing(
+    classroom, stripes_course, tmp_path
+):
+    small = tmp_path / "class"
+    small.mkdir()
+    shutil.copy(classroom / "erin.zip", small)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student,sis_user_id,section,email\nerin,S5,A,erin@uni.example\nzoe,S9,A,\n")
+    out = tmp_path / "out"
+    finished = grade_batch(small, "--out", out, "--course", stripes_course, "--roster", roster)
+    assert finished.returncode == 0, finished.stderr
+    assert f"for the LMS: {out / 'canvas.csv'}" in finished.stdout
+    assert "  zoe: in the roster, but not in the class folder: left out" in finished.stdout
+    assert "  erin: not graded (error): left out, to be graded again" in finished.stdout
+    canvas = (out / "canvas.csv").read_text().splitlines()
+    assert canvas == [
+        "Student,ID,SIS User ID,SIS Login ID,Section,Stripes: three directions",
+        "Points Possible,,,,,13",
+    ]
+
+
+def test_the_batch_reports_similar_code_when_asked(
+    classroom, stripes_course, tmp_path, monkeypatch, capsys
+):
+    small = tmp_path / "class"
+    small.mkdir()
+    shutil.copy(classroom / "erin.zip", small)
+    for student in ("lee", "max"):  # the stub, as it was handed out: no one's copy
+        (small / student).mkdir()
+        shutil.copy(stripes_course / "exercises" / "stripes.py", small / student)
+    # The grading itself is tested above; here only what --similarity adds to it.
+    monkeypatch.setattr(classrun, "run", lambda *args, **kwargs: [])
+    out = tmp_path / "out"
+    arguments = [small, "--out", out, "--course", stripes_course, "--similarity"]
+    assert cli.main(["grade-batch", *map(str, arguments)]) == 0
+    assert "similar code in stripes: none (2 submissions compared)" in capsys.readouterr().out
+    found = json.loads((out / "similarity.json").read_text())
+    assert found["pairs"] == []
+    assert found["skipped"][0]["student"] == "erin"
+
+
+def test_a_bad_roster_stops_the_batch_before_it_grades(classroom, stripes_course, tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("name,email\nErin,erin@uni.example\n")
+    out = tmp_path / "out"
+    finished = grade_batch(classroom, "--out", out, "--course", stripes_course, "--roster", roster)
+    assert finished.returncode == 2
+    assert "the header row must name the column 'student'" in finished.stderr
+    assert not (out / "gradebook.csv").exists()
 
 
 def test_a_missing_class_folder_is_a_usage_error(stripes_course, tmp_path):
@@ -551,7 +634,8 @@ if mode == "kill":
     os.kill(coordinator.pid, signal.SIGKILL)
     coordinator.wait()
 else:
-    from labkit.batch import classrun
+    from labkit import cli
+from labkit.batch import classrun
     from labkit.batch.worker import Options
     from labkit.report import feedback
 

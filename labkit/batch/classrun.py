@@ -16,12 +16,14 @@ never held in memory: a local worker reads them from there. A Dask worker may be
 machine, so its task carries the files; they are read for each task as it is handed to the
 cluster, a few more tasks than it has threads at a time.
 
-Usage: ``labkit grade-batch SUBMISSIONS --out DIR [--workers N] [--force] [--dask ADDRESS]``
+Usage: ``labkit grade-batch SUBMISSIONS --out DIR [--workers N] [--force] [--dask ADDRESS]
+[--only STUDENT]``
 """
 
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import json
 import os
@@ -45,6 +47,10 @@ from labkit.spec.course import Course
 STATE_VERSION = "1"
 
 
+class UnknownStudent(ValueError):
+    """``only`` names a student the class folder does not hold, with the closest ids."""
+
+
 def run(
     submissions: Path,
     out: Path,
@@ -53,8 +59,11 @@ def run(
     force: bool = False,
     dask: str | None = None,
     progress: bool = True,
+    only: Sequence[str] = (),
 ) -> list[Row]:
     """Grade every submission in ``submissions`` into ``out``; returns the gradebook's rows.
+
+    With ``only``, grade those students again and keep the other rows of the last run.
 
     The grader's training runs are kept in ``out/cache`` unless ``options.cache`` or
     ``$LABKIT_CACHE`` names another folder, or "off".
@@ -69,7 +78,13 @@ def run(
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
         entries = classfolder.collect(submissions, labs, staging)
-        rows, pending = _sorted_out(out, entries, version, force)
+        if only:
+            _check_known(only, entries)
+            chosen = [entry for entry in entries if entry.student in only]
+            rows, pending = _sorted_out(out, chosen, version, force=True)
+            rows |= _last_rows(out, [entry for entry in entries if entry.student not in only])
+        else:
+            rows, pending = _sorted_out(out, entries, version, force)
 
         def write_gradebook() -> list[Row]:
             ordered = [rows[entry.student] for entry in entries if entry.student in rows]
@@ -112,6 +127,34 @@ def _sorted_out(
         else:
             pending[entry.student] = (entry, digest)
     return rows, pending
+
+
+def _check_known(only: Sequence[str], entries: Sequence[classfolder.Entry]) -> None:
+    """Refuse ids that no entry has, naming the ones they may have meant."""
+    known = [entry.student for entry in entries]
+    unknown = [student for student in only if student not in known]
+    if unknown:
+        said = []
+        for student in unknown:
+            close = difflib.get_close_matches(student, known, n=3)
+            said.append(f"{student} (did you mean {', '.join(close)}?)" if close else student)
+        raise UnknownStudent(
+            f"no submission for {'; '.join(said)} in the class folder: give --only a student "
+            "id as the gradebook's student column spells it"
+        )
+
+
+def _last_rows(out: Path, entries: Sequence[classfolder.Entry]) -> dict[str, Row]:
+    """The rows the last run wrote for ``entries``, whatever their status, as they stand."""
+    rows: dict[str, Row] = {}
+    for entry in entries:
+        if entry.problem:  # never graded: its row is the same at every run
+            rows[entry.student] = Row(entry.student, {}, 0.0, 0.0, "error", entry.problem, 0.0)
+            continue
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            saved = json.loads((out / "state" / f"{entry.student}.json").read_text("utf-8"))
+            rows[entry.student] = Row(**saved["row"])
+    return rows
 
 
 def grader_version(course: Course) -> str:
