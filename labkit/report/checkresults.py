@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 BLOCKED = "blocked: "  # how a check that failed for a cause shown above begins its message
+CAUSES = "causes"  # the key of a failed check's causes in its extra_data in the results file
 COULD_NOT_GRADE = "could not grade"  # a check the grader could not judge: its tag and status
 UNGRADED_MARK = "----"  # in the table, where PASS or FAIL would be
 
@@ -34,6 +35,15 @@ class CheckResult:
     # The grader could not judge this check, for a reason that is not the submission's:
     # it scores nothing for now and is to be graded again.
     ungraded: bool = False
+    # The short names of the faults it failed for, the same for every student who makes
+    # them: a check blocked by a fault shown above names that fault. The class summary
+    # counts them, and the feedback page lists each fault's blocked checks under it.
+    causes: tuple[str, ...] = ()
+
+    @property
+    def blocked(self) -> bool:
+        """It failed for a fault that an earlier check of its lab shows."""
+        return not self.passed and self.message.startswith(BLOCKED)
 
     @property
     def points(self) -> float:
@@ -92,6 +102,8 @@ def _test_json(result: CheckResult) -> dict[str, Any]:
     }
     if result.hidden:
         test["visibility"] = "after_published"
+    if result.causes:
+        test["extra_data"] = {CAUSES: list(result.causes)}
     return test
 
 
@@ -107,6 +119,7 @@ def results_from_json(results: dict[str, Any]) -> list[CheckResult]:
             message=test["output"],
             hidden=test.get("visibility") == "after_published",
             ungraded=COULD_NOT_GRADE in test["tags"][2:],
+            causes=tuple(test.get("extra_data", {}).get(CAUSES, ())),
         )
         for test in results["tests"]
     ]
