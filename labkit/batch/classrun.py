@@ -38,7 +38,7 @@ from labkit.batch import pool
 from labkit.batch.worker import Done, Options, Task, grade
 from labkit.grading.cache import CACHE_ENV
 from labkit.intake import classfolder
-from labkit.report import checkresults, feedback, gradebook
+from labkit.report import checkresults, feedback, gradebook, summary
 from labkit.report.gradebook import FINAL, UNGRADED, Row
 from labkit.spec.course import Course
 
@@ -89,7 +89,7 @@ def run(
             ordered = write_gradebook()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    feedback.write_summary(out / "summary.html", ordered, out / "results", course, labs)
+    summary.write(out / "summary.html", ordered, out / "results", course, labs)
     return ordered
 
 

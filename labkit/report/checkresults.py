@@ -18,6 +18,7 @@ from typing import Any
 BLOCKED = "blocked: "  # how a check that failed for a cause shown above begins its message
 CAUSES = "causes"  # the key of a failed check's causes in its extra_data in the results file
 COULD_NOT_GRADE = "could not grade"  # a check the grader could not judge: its tag and status
+NOT_SUBMITTED = "not submitted"  # how the submission check of a lab not handed in begins
 UNGRADED_MARK = "----"  # in the table, where PASS or FAIL would be
 
 
@@ -136,6 +137,49 @@ def write_json(path: Path, data: Any) -> None:
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
     os.replace(partial, path)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A failed check that tells its fault, and the later checks of its lab it blocks."""
+
+    check: CheckResult
+    blocked: tuple[CheckResult, ...] = ()
+
+    @property
+    def points_lost(self) -> float:
+        return total([self.check, *self.blocked], "max_points")
+
+
+def faults(results: Sequence[CheckResult]) -> list[Fault]:
+    """The faults of one lab's checks in the order they were found, each with the checks
+    that failed only for it; passed and ungraded checks are left out."""
+    found: list[Fault] = []
+    for result in results:
+        if result.passed or result.ungraded:
+            continue
+        owner = next(
+            (
+                index
+                for index, fault in enumerate(found)
+                if result.blocked and result.causes and result.causes[0] in fault.check.causes
+            ),
+            None,
+        )
+        if owner is None:
+            found.append(Fault(result))
+        else:
+            fault = found[owner]
+            found[owner] = Fault(fault.check, (*fault.blocked, result))
+    return found
+
+
+def not_submitted(results: Sequence[CheckResult]) -> bool:
+    """One lab's checks say that the lab was not handed in."""
+    return any(
+        result.category == "submission" and result.message.startswith(NOT_SUBMITTED)
+        for result in results
+    )
 
 
 def labs_in_order(results: Sequence[CheckResult]) -> list[str]:
