@@ -150,6 +150,8 @@ def mistakes(results: Mapping[str, Sequence[CheckResult]], labs: Sequence[str]) 
             if not mine or checkresults.not_submitted(mine):
                 continue
             for fault in checkresults.faults(mine):
+                if fault.check.blocked:  # its fault is not in these results: not counted
+                    continue
                 for cause, hint in _causes(fault.check):
                     mistake = found.setdefault((lab, cause), Mistake(lab, cause))
                     if student in mistake.students:
