@@ -131,6 +131,9 @@ def test_the_summary_names_each_mistake_and_who_could_not_be_graded(graded):
     mistakes = summary[summary.index("<h2>Mistakes") : summary.index("<h2>Could not be graded")]
     assert "augment() must mirror each image left to right" in mistakes  # dave's
     assert "build_model() is still a TODO" in mistakes  # bob's, one of his four
+    # Each of bob's TODOs fails the submission check; each blocks only the checks it needs.
+    augment = mistakes[mistakes.index("augment() is still a TODO") :]
+    assert "stripes; fails submission, augment</span>" in augment
     assert "blocked" not in mistakes  # what a fault blocks is not a mistake of its own
     who = summary[summary.index("<h2>Could not be graded") :]
     assert "unsafe paths" in who and "no lab files" in who

@@ -199,6 +199,16 @@ def test_one_mistake_in_the_layers_is_the_one_cause_of_each_check_it_fails(model
     assert failures[0].causes[0].message == str(failures[0])  # the first one tells it whole
 
 
+def test_a_wrong_input_shape_is_its_own_cause_beside_a_layer_mistake():
+    """The input's hint is not hidden behind the structure's: both need fixing."""
+    model = sequential(layers.Reshape((28, 28, 1)), *cv3_layers(), input_shape=(28, 28))
+    found = architecture.layers_of(model)
+    structure = failure(checks.structure, found, CV3)
+    shapes = failure(checks.shapes, found, architecture.input_shape(model), CV3)
+    assert [cause.short for cause in structure.causes] == ["an extra Reshape layer at the start"]
+    assert [cause.short for cause in shapes.causes] == ["the wrong input shape"]
+
+
 def test_an_accuracy_lost_to_a_loss_that_never_fell_names_the_training_as_its_cause():
     diverged = TrainingResult(2.3, [1.9, float("nan")], 0.1, holdout_accuracy=0.1, holdout_size=9)
     training_failure = failure(checks.training, diverged, CV3)

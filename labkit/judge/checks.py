@@ -58,10 +58,13 @@ def shapes(
 ) -> None:
     """The output shape after every layer, starting from the input shape.
 
-    Shapes that differ because a layer is missing or extra are the structure's fault: the
-    failure names that as its cause, so the report tells it once.
+    Shapes that differ after a layer that is missing or extra are the structure's fault:
+    the failure names that as its cause, so the report tells it once.
     """
-    fault = _shape_fault(found, model_input, lab)
+    fault = _input_fault(model_input, lab)
+    if fault is not None:
+        raise CheckFailed(fault.message, causes=[fault])
+    fault = _shape_fault(found, lab)
     if fault is not None:
         raise CheckFailed(fault.message, causes=[_kinds_fault(found, lab) or fault])
 
@@ -100,8 +103,11 @@ def params(
             )
             short = f"the wrong parameter count in {position}"
             break
-    known = model_input is not None
-    upstream = _kinds_fault(found, lab) or _shape_fault(found, model_input, lab, known)
+    upstream = (
+        _kinds_fault(found, lab)
+        or (_input_fault(model_input, lab) if model_input is not None else None)
+        or _shape_fault(found, lab)
+    )
     raise CheckFailed(message, causes=[upstream or Cause(message, short)])
 
 
@@ -112,20 +118,20 @@ def _kinds_fault(found: Sequence[FoundLayer], lab: Lab) -> Cause | None:
     return None if kinds == expected else Cause(*_structure_difference(expected, kinds))
 
 
-def _shape_fault(
-    found: Sequence[FoundLayer],
-    model_input: tuple[int | None, ...] | None,
-    lab: Lab,
-    input_known: bool = True,
-) -> Cause | None:
-    """The first output shape that differs from the lab's, as a cause; else None."""
+def _input_fault(model_input: tuple[int | None, ...] | None, lab: Lab) -> Cause | None:
+    """An input shape other than the lab's, as a cause; else None."""
     wanted_input = (None, *lab.input_shape)
-    if input_known and model_input != wanted_input:
-        return Cause(
-            f"The model's input shape is {model_input}, expected {wanted_input}: start the "
-            f"model with keras.Input(shape={lab.input_shape}).",
-            "the wrong input shape",
-        )
+    if model_input == wanted_input:
+        return None
+    return Cause(
+        f"The model's input shape is {model_input}, expected {wanted_input}: start the "
+        f"model with keras.Input(shape={lab.input_shape}).",
+        "the wrong input shape",
+    )
+
+
+def _shape_fault(found: Sequence[FoundLayer], lab: Lab) -> Cause | None:
+    """The first layer's output shape that differs from the lab's, as a cause; else None."""
     expected = [layer.kind for layer in lab.layers]
     for index, (want, got) in enumerate(zip(lab.layers, found, strict=False)):
         wanted_shape = (None, *want.output_shape)

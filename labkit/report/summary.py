@@ -157,7 +157,8 @@ def mistakes(results: Mapping[str, Sequence[CheckResult]], labs: Sequence[str]) 
                     if student in mistake.students:
                         continue
                     mistake.hints.setdefault(hint, []).append(student)
-                    for check in (fault.check, *fault.blocked):
+                    costs = [b for b in fault.blocked if cause in b.causes]
+                    for check in (fault.check, *costs):
                         if check.category not in mistake.categories:
                             mistake.categories.append(check.category)
     order = {lab: index for index, lab in enumerate(labs)}
