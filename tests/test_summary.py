@@ -68,6 +68,8 @@ def test_the_pages_of_a_class_with_every_kind_of_row_read_on_a_laptop(tmp_path):
     pages = {"class-summary": tmp_path / "summary.html"}
     for student, checks in RESULTS.items():
         checkresults.write_results(results / f"{student}.json", checks, 1.0)
+        if student == "cat":  # laid out as ann's page is: one browser run less
+            continue
         page = pages[f"class-feedback-{student}"] = tmp_path / f"{student}.html"
         data = checkresults.results_json(checks, 1.0)
         page.write_text(feedback.page(student, data, tmp_path, COURSE))
