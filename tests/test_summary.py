@@ -42,6 +42,7 @@ def test_the_page_leads_with_the_counts_the_command_prints(tmp_path):
     for student, checks in RESULTS.items():
         checkresults.write_results(results / f"{student}.json", checks, 1.0)
     path = tmp_path / "summary.html"
+    (results / "eve.json").write_text("{ damaged")  # an error row's file is never read
     summary.write(path, ROWS, results, COURSE, LABS)
     page = path.read_text(encoding="utf-8")
     line = gradebook.counts_line(ROWS)
@@ -79,3 +80,11 @@ def test_the_pages_of_a_class_with_every_kind_of_row_read_on_a_laptop(tmp_path):
         assert seen.width == browser.WIDTH and seen.errors == []
         assert seen.scroll_width <= seen.width, f"{name} scrolls sideways"
         assert not browser.is_blank(seen.screenshot)
+
+
+def test_a_damaged_results_file_costs_only_its_own_student(tmp_path):
+    for student, checks in RESULTS.items():
+        checkresults.write_results(tmp_path / f"{student}.json", checks, 1.0)
+    (tmp_path / "ann.json").write_text('{"tests": [{"name": "cut off')
+    found = summary.read_results(ROWS, tmp_path)
+    assert sorted(found) == ["ben", "cat", "dan"]

@@ -303,7 +303,7 @@ def _row(done: Done, labs: list[str], notes: Sequence[str]) -> Row:
     unsubmitted = {
         t["tags"][0]
         for t in tests
-        if t["tags"][1] == "submission" and t["output"].startswith("not submitted")
+        if t["tags"][1] == "submission" and t["output"].startswith(checkresults.NOT_SUBMITTED)
     }
     missing = [lab for lab in labs if lab in unsubmitted]
     ungraded = [t["name"] for t in tests if UNGRADED in t["tags"][2:]]

@@ -78,9 +78,13 @@ def read_results(rows: Sequence[Row], folder: Path) -> dict[str, list[CheckResul
     found = {}
     for row in rows:
         file = folder / f"{row.student}.json"
-        if row.status != "error" and file.is_file():
+        if row.status == "error" or not file.is_file():
+            continue
+        try:
             data = json.loads(file.read_text(encoding="utf-8"))
             found[row.student] = checkresults.results_from_json(data)
+        except (OSError, ValueError, KeyError, IndexError, TypeError):
+            continue  # a file damaged since: its row still counts, its checks cannot
     return found
 
 
