@@ -102,7 +102,7 @@ def page(
         "<h2>Labs</h2>",
         _labs_table(lab_scores(results, labs), titles, len(results)),
         "<h2>Mistakes, by how many students made them</h2>",
-        _mistakes_table(mistakes(results, labs), titles),
+        _mistakes_table(mistakes(results, labs)),
         "<h2>Could not be graded</h2>",
         _ungraded_table(rows),
     ]
@@ -222,7 +222,7 @@ def _bars(lab: LabScores) -> str:
     return f'<div class="bars">{"".join(bars)}</div>'
 
 
-def _mistakes_table(found: Sequence[Mistake], titles: Mapping[str, str]) -> str:
+def _mistakes_table(found: Sequence[Mistake]) -> str:
     rows = []
     for mistake in found:
         wordings = sorted(mistake.hints.items(), key=lambda item: -len(item[1]))
