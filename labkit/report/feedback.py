@@ -106,14 +106,14 @@ def _fault(fault: Fault, lead: str) -> str:
         f'<p class="hint">{pages.lines(check.message)}</p>'
     )
     if fault.blocked:
-        costs = ", ".join(
-            f"{_described(blocked)} "
-            f"({escape(blocked.category)}, {_points_word(blocked.max_points)})"
+        costs = "".join(
+            f"<li>{_described(blocked)} "
+            f"({escape(blocked.category)}, {_points_word(blocked.max_points)})</li>"
             for blocked in fault.blocked
         )
         html += (
-            f'<p class="muted">It also fails {costs}: '
-            f"{_points_word(fault.points_lost)} in all, back once it is fixed.</p>"
+            f'<div class="muted">It also fails these checks, {_points_word(fault.points_lost)} '
+            f"in all, back once it is fixed:<ul>{costs}</ul></div>"
         )
     return html
 

@@ -34,7 +34,7 @@ details { margin: 0.5rem 0; } summary { cursor: pointer; color: #245; }
          margin: 0.5rem 0; }
 .notice { border-left: 4px solid #b54708; background: #fff8eb; padding: 0.5rem 1rem; }
 .hint { overflow-wrap: break-word; margin: 0.3rem 0; }
-.muted { color: #666; }
+.muted { color: #666; } .first .muted { margin: 0.6rem 0; } .first ul { margin: 0.3rem 0; }
 .bars { display: flex; align-items: flex-end; gap: 2px; height: 4.5rem; }
 .bar { display: flex; flex-direction: column; align-items: center; justify-content: flex-end;
        min-width: 1.6rem; height: 100%; font-size: 0.75rem; }
