@@ -241,12 +241,7 @@ def grade_batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     except KeyboardInterrupt:
         print(f"interrupted: finished results are in {args.out}; run again to resume")
         return 130
-    counts = {status: sum(row.status == status for row in rows) for status in gradebook.STATUSES}
-    print(
-        f"{len(rows)} submissions: "
-        + ", ".join(f"{count} {status}" for status, count in counts.items())
-        + f". Gradebook: {args.out / 'gradebook.csv'}"
-    )
+    print(f"{gradebook.counts_line(rows)}. Gradebook: {args.out / 'gradebook.csv'}")
     again = [row.student for row in rows if row.status not in gradebook.FINAL]
     if again:
         print(f"to grade again (run the same command): {', '.join(again)}")
@@ -254,7 +249,7 @@ def grade_batch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         _export(args.out, people, course, dict(args.canvas_assignment))
     if args.similarity:
         _similarity(args.submissions, args.out, course, args.lab)
-    return EXIT_UNGRADED if counts[gradebook.UNGRADED] else EXIT_PASSED
+    return EXIT_UNGRADED if gradebook.status_counts(rows)[gradebook.UNGRADED] else EXIT_PASSED
 
 
 def similarity(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -1,7 +1,8 @@
 """The project's deliberate mistakes: each one edit to a reference solution.
 
-Tests check that each loses points in the category that names it; ``nox -s calibrate``
-trains them to show how far below each accuracy threshold a wrong model lands.
+Tests check that each loses points in the category that names it, for the one cause that
+names the mistake (what the class summary counts); ``nox -s calibrate`` trains them to
+show how far below each accuracy threshold a wrong model lands.
 
 Usage: ``source = MISTAKES[0].apply(reference_folder)``
 """
@@ -20,6 +21,7 @@ class Mistake:
     after: str
     fails: frozenset[str]
     may_also_fail: frozenset[str] = frozenset({"accuracy"})
+    cause: str = ""  # the short name of the fault behind every check in ``fails``
 
     def apply(self, reference: Path) -> str:
         """The lab's reference module with this mistake made in it."""
@@ -29,8 +31,8 @@ class Mistake:
         return source.replace(self.before, self.after)
 
 
-def mistake(lab, name, before, after, fails, may_also_fail=("accuracy",)):
-    return Mistake(lab, name, before, after, frozenset(fails), frozenset(may_also_fail))
+def mistake(lab, name, before, after, fails, may_also_fail=("accuracy",), cause=""):
+    return Mistake(lab, name, before, after, frozenset(fails), frozenset(may_also_fail), cause)
 
 
 MISTAKES = (
@@ -41,6 +43,7 @@ MISTAKES = (
         "return images.astype('float32')",
         {"preprocess"},
         (),
+        cause="pixels not scaled to 0..1",
     ),
     mistake(
         "cv1_mnist_intro",
@@ -48,6 +51,7 @@ MISTAKES = (
         'optimizer="adam"',
         "optimizer=keras.optimizers.Adam(learning_rate=1e30)",
         {"training", "accuracy"},
+        cause="a loss that does not stay finite in training",
     ),
     mistake(
         "cv1_mnist_intro",
@@ -55,6 +59,7 @@ MISTAKES = (
         'metrics=["accuracy"],\n    )\n    return model',
         'metrics=["accuracy"],\n    )',
         {"compile", "training", "accuracy"},
+        cause="compile_model() failed",
     ),
     mistake(
         "cv2_fashion_mnist_intro",
@@ -63,6 +68,7 @@ MISTAKES = (
         "plt.title(class_names[labels[i]])",
         {"plot"},
         (),
+        cause="no class names as x-labels",
     ),
     mistake(
         "cv2_fashion_mnist_intro",
@@ -70,6 +76,7 @@ MISTAKES = (
         'layers.Dense(128, activation="relu"),',
         'layers.Dense(128, activation="relu"),\n            layers.Dropout(0.2),',
         {"structure", "shapes"},
+        cause="an extra Dropout layer after the first Dense",
     ),
     mistake(
         "cv2_fashion_mnist_intro",
@@ -78,6 +85,7 @@ MISTAKES = (
         '"Bag",\n    "Sneaker",',
         {"plot"},
         (),
+        cause="CLASS_NAMES not in label order",
     ),
     mistake(
         "cv3_mnist_cnn",
@@ -85,6 +93,7 @@ MISTAKES = (
         'layers.Conv2D(32, (3, 3), activation="relu")',
         'layers.Conv2D(32, (3, 3), activation="relu", padding="same")',
         {"shapes", "params"},
+        cause="padding='same' on the first Conv2D",
     ),
     mistake(
         "cv3_mnist_cnn",
@@ -92,6 +101,7 @@ MISTAKES = (
         'layers.Conv2D(64, (3, 3), activation="relu"),\n            layers.MaxPooling2D((2, 2)),',
         'layers.Conv2D(64, (3, 3), activation="relu"),',
         {"structure", "shapes", "params"},
+        cause="a MaxPooling2D layer missing after the second Conv2D",
     ),
     mistake(
         "cv3_mnist_cnn",
@@ -99,6 +109,7 @@ MISTAKES = (
         'layers.Dense(64, activation="relu")',
         'layers.Dense(64, activation="sigmoid")',
         {"structure"},
+        cause="activation 'sigmoid' instead of 'relu' on the first Dense",
     ),
     mistake(
         "cv4_cifar_cnn",
@@ -106,6 +117,7 @@ MISTAKES = (
         'layers.Conv2D(32, (3, 3), activation="relu")',
         'layers.Conv2D(16, (3, 3), activation="relu")',
         {"shapes", "params"},
+        cause="the wrong number of filters on the first Conv2D",
     ),
     mistake(
         "cv4_cifar_cnn",
@@ -114,6 +126,7 @@ MISTAKES = (
         '            layers.Dense(10, activation="softmax"),\n',
         {"compile"},
         ("accuracy", "training"),
+        cause="a softmax output with from_logits=True",
     ),
     mistake(
         "cv4_cifar_cnn",
@@ -122,6 +135,7 @@ MISTAKES = (
         "",
         {"plot"},
         (),
+        cause="no legend naming both lines",
     ),
     mistake(
         "cv4_cifar_cnn",
@@ -130,6 +144,7 @@ MISTAKES = (
         "metrics=[keras.metrics.Accuracy()]",
         {"compile"},
         (),
+        cause="keras.metrics.Accuracy() instead of 'accuracy'",
     ),
     mistake(
         "cv4_cifar_cnn",
@@ -138,5 +153,6 @@ MISTAKES = (
         '    plt.ylabel("Accuracy")\n    plt.ylim([0.5, 1])\n',
         {"plot"},
         (),
+        cause="axis limits that hide some epochs",
     ),
 )

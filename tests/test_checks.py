@@ -6,6 +6,7 @@ must say.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import keras
@@ -149,6 +150,81 @@ def test_architecture_checks(name, model, expected):
             assert expected[check] in message, f"{name}/{check}: {message!r}"
         else:
             assert message == "", f"{name}/{check} should pass: {message}"
+
+
+def failure(check, *args) -> CheckFailed:
+    with pytest.raises(CheckFailed) as raised:
+        check(*args)
+    return raised.value
+
+
+@pytest.mark.parametrize(
+    ("model", "cause"),
+    [
+        (
+            sequential(*cv3_layers(pool2=None)),
+            "a MaxPooling2D layer missing after the second Conv2D",
+        ),
+        (
+            sequential(*cv3_layers(dense=layers.Dense(64, activation="relu")), layers.Dropout(0.1)),
+            "an extra Dropout layer after the output Dense layer",
+        ),
+        (
+            sequential(*cv3_layers(conv2=layers.Conv2D(64, 3, padding="same", activation="relu"))),
+            "padding='same' on the second Conv2D",
+        ),
+        (
+            sequential(*cv3_layers(conv1=layers.Conv2D(16, 3, activation="relu"))),
+            "the wrong number of filters on the first Conv2D",
+        ),
+    ],
+    ids=["missing pooling", "extra dropout", "padding same", "too few filters"],
+)
+def test_one_mistake_in_the_layers_is_the_one_cause_of_each_check_it_fails(model, cause):
+    """A missing layer fails structure, shapes and params: all three name the one fault."""
+    found = architecture.layers_of(model)
+    failures = []
+    for check, args in (
+        (checks.structure, (found, CV3)),
+        (checks.shapes, (found, architecture.input_shape(model), CV3)),
+        (checks.params, (found, architecture.count_params(model), CV3)),
+    ):
+        with contextlib.suppress(CheckFailed):
+            check(*args)
+            continue
+        failures.append(failure(check, *args))
+    assert len(failures) >= 2
+    assert {failed.causes for failed in failures} == {failures[0].causes}
+    assert [c.short for c in failures[0].causes] == [cause]
+    assert failures[0].causes[0].message == str(failures[0])  # the first one tells it whole
+
+
+def test_a_wrong_input_shape_is_its_own_cause_beside_a_layer_mistake():
+    """The input's hint is not hidden behind the structure's: both need fixing."""
+    model = sequential(layers.Reshape((28, 28, 1)), *cv3_layers(), input_shape=(28, 28))
+    found = architecture.layers_of(model)
+    structure = failure(checks.structure, found, CV3)
+    shapes = failure(checks.shapes, found, architecture.input_shape(model), CV3)
+    assert [cause.short for cause in structure.causes] == ["an extra Reshape layer at the start"]
+    assert [cause.short for cause in shapes.causes] == ["the wrong input shape"]
+
+
+def test_an_accuracy_lost_to_a_loss_that_never_fell_names_the_training_as_its_cause():
+    diverged = TrainingResult(2.3, [1.9, float("nan")], 0.1, holdout_accuracy=0.1, holdout_size=9)
+    training_failure = failure(checks.training, diverged, CV3)
+    assert failure(checks.accuracy, diverged, CV3).causes == training_failure.causes
+    assert failure(checks.holdout, diverged, CV3).causes == training_failure.causes
+    assert training_failure.causes[0].short == "a loss that does not stay finite in training"
+
+
+def test_the_short_name_of_a_mistake_is_the_same_for_every_student():
+    images = np.random.default_rng(1).integers(0, 256, (4, 28, 28), dtype=np.uint8)
+    cv1 = COURSE.lab("cv1_mnist_intro")
+    shorts = {
+        failure(checks.preprocess, scaled, images, cv1).causes[0].short
+        for scaled in (images.astype("float32"), images * 2.0, images + 1.0)
+    }
+    assert shorts == {"pixels not scaled to 0..1"}
 
 
 def test_functional_model_with_activation_layers_folds_them():

@@ -12,6 +12,8 @@ import pytest
 from conftest import REFERENCE, SUBMISSIONS
 from mistakes import MISTAKES, Mistake
 
+from labkit.report import checkresults
+
 
 def batches() -> list[list[Mistake]]:
     """Group the mistakes so that each grading run holds at most one per lab."""
@@ -46,7 +48,22 @@ def test_mistakes_fail_their_category(grade, pytester, batch):
                 f"{wrong.lab} / {wrong.name}: should fail {sorted(wrong.fails)}, "
                 f"failed {sorted(failed)}"
             )
+        # One fault, named as the class summary counts it, and told once: every check the
+        # mistake fails is that fault's own or one it blocks.
+        faults = checkresults.faults(checkresults.results_from_json(graded.results))
+        told = [(f.check.category, f.check.causes, [b.category for b in f.blocked]) for f in faults]
+        mine = [fault for fault in faults if fault.check.lab == wrong.lab]
+        covered = (
+            {mine[0].check.category, *(b.category for b in mine[0].blocked)} if mine else set()
+        )
+        if not mine or mine[0].check.causes != (wrong.cause,) or not wrong.fails <= covered:
+            wrong_verdicts.append(f"{wrong.lab} / {wrong.name}: for {wrong.cause!r}, told {told}")
     assert not wrong_verdicts, "\n".join(wrong_verdicts)
+
+
+def test_each_mistake_has_a_cause_of_its_own():
+    causes = [wrong.cause for wrong in MISTAKES]
+    assert all(causes) and len(set(causes)) == len(causes)
 
 
 def test_seed_mismatch_message_explains_the_fix(grade, pytester):
@@ -74,7 +91,12 @@ def test_hostile_submissions_cost_only_their_own_points(grade):
     # Patching Keras, NumPy and labkit in the child changes nothing in the grader.
     cifar = graded.failed("cv4_cifar_cnn")
     assert {"preprocess", "structure", "shapes", "params", "compile", "plot"} <= cifar
-    assert "122,570" in graded.output("cv4_cifar_cnn", "params")
+    # The grader's own declaration stands; the shapes and params the wrong layers cost are
+    # told as their consequences.
+    assert "Expected Conv2D -> MaxPooling2D -> Conv2D" in graded.output(
+        "cv4_cifar_cnn", "structure"
+    )
+    assert graded.output("cv4_cifar_cnn", "params").startswith("blocked: ")
     # os._exit() in plot_history() is told where it happened, once.
     assert "stopped early, in plot_history(): the process ended early" in graded.output(
         "cv4_cifar_cnn", "submission"

@@ -23,6 +23,24 @@ def test_table_shows_points_and_what_to_fix():
     assert verdict == "2 failed checks to fix first."
 
 
+def test_a_lab_not_handed_in_is_one_line_and_where_the_grader_looked():
+    said = "not submitted: no cv3_mnist_cnn.py or cv3_mnist_cnn.ipynb was found"
+    missing = [
+        CheckResult("cv3_mnist_cnn", "submission", "The module imports", 1, False, said),
+        CheckResult(
+            "cv3_mnist_cnn", "structure", "Layer types", 2, False, "blocked: not submitted"
+        ),
+        CheckResult(
+            "cv3_mnist_cnn", "params", "Parameter count", 1, False, "blocked: not submitted"
+        ),
+    ]
+    table = scoretable.table([*RESULTS[:2], *missing])
+    lab = table[table.index("cv3_mnist_cnn") : table.index("Total")].strip().splitlines()
+    assert lab[0].startswith("cv3_mnist_cnn") and lab[0].endswith("0/4")
+    assert lab[1:] == [f"  {said}"]
+    assert "FAIL  shapes" in table  # the lab handed in keeps its lines
+
+
 def test_verdict_counts_faults_not_the_checks_they_block():
     blocked = CheckResult("cv1_mnist_intro", "params", "Parameter count", 1, False, "blocked: x")
     assert scoretable.verdict([*RESULTS[:2], blocked, blocked]) == (

@@ -180,3 +180,11 @@ def test_a_lab_survives_the_trip_to_a_child_as_json():
     """Children get the lab's spec in their request: they cannot import the graders."""
     for lab in COURSE.labs.values():
         assert Lab.from_json(json.loads(json.dumps(lab.to_json()))) == lab
+
+
+def test_a_problem_is_named_by_its_first_clause_alone():
+    """What a blocked check and the class summary call it: no line numbers, no advice."""
+    said = "x.ipynb is not a readable notebook (not JSON, at line 1, column 3). Save it again."
+    assert runner._first_clause(said) == "x.ipynb is not a readable notebook"
+    assert runner._first_clause("timed out after 8 s: look for a loop") == "timed out after 8 s"
+    assert runner._first_clause("it stopped. Grade again") == "it stopped"

@@ -40,7 +40,7 @@ from labkit.batch import pool
 from labkit.batch.worker import Done, Options, Task, grade
 from labkit.grading.cache import CACHE_ENV
 from labkit.intake import classfolder
-from labkit.report import checkresults, feedback, gradebook
+from labkit.report import checkresults, feedback, gradebook, summary
 from labkit.report.gradebook import FINAL, UNGRADED, Row
 from labkit.spec.course import Course
 
@@ -104,7 +104,7 @@ def run(
             ordered = write_gradebook()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    feedback.write_summary(out / "summary.html", ordered, out / "results", course, labs)
+    summary.write(out / "summary.html", ordered, out / "results", course, labs)
     return ordered
 
 
@@ -346,7 +346,7 @@ def _row(done: Done, labs: list[str], notes: Sequence[str]) -> Row:
     unsubmitted = {
         t["tags"][0]
         for t in tests
-        if t["tags"][1] == "submission" and t["output"].startswith("not submitted")
+        if t["tags"][1] == "submission" and t["output"].startswith(checkresults.NOT_SUBMITTED)
     }
     missing = [lab for lab in labs if lab in unsubmitted]
     ungraded = [t["name"] for t in tests if UNGRADED in t["tags"][2:]]

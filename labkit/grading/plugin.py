@@ -36,6 +36,7 @@ from labkit.spec.text import clean_message
 session_key = pytest.StashKey["GradingSession"]()
 # The longest check message kept: a real one, the layers expected and found, is under 1,000.
 MAX_CHECK_MESSAGE = 4000
+MAX_CAUSE = 200  # a cause's short name: a real one is under 80 characters
 note_key = pytest.StashKey[str]()
 
 
@@ -354,8 +355,10 @@ def pytest_runtest_makereport(
     if report_.when == "call" or (report_.when == "setup" and not report_.passed):
         error = call.excinfo.value if call.excinfo else None
         ungraded = error is not None and not isinstance(error, CheckFailed)
+        causes: tuple[str, ...] = ()
         if isinstance(error, CheckFailed):
             message = item.config.stash[session_key].once(lab_name, error)
+            causes = tuple(clean_message(cause.short, MAX_CAUSE) for cause in error.causes)
         elif ungraded:
             message = f"{checkresults.COULD_NOT_GRADE}: {_grader_fault(error)}"
         else:
@@ -377,6 +380,7 @@ def pytest_runtest_makereport(
                 message=message,
                 hidden=check.hidden,
                 ungraded=ungraded,
+                causes=causes,
             )
         )
     return report_

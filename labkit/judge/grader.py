@@ -94,7 +94,9 @@ class ModelChecks:
     @pytest.mark.check("params", points=1)
     def test_params(self, model: Any, layers: list[architecture.FoundLayer], lab: Lab) -> None:
         """Parameter count"""
-        checks.params(layers, architecture.count_params(model), lab)
+        checks.params(
+            layers, architecture.count_params(model), lab, architecture.input_shape(model)
+        )
 
     @pytest.mark.check("compile", points=2)
     def test_compile(self, harvest: Harvest, layers: list[architecture.FoundLayer]) -> None:

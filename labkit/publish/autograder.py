@@ -125,6 +125,7 @@ def excuse_out_of_memory(results: dict[str, Any], container: int | None) -> list
             if COULD_NOT_GRADE not in test["tags"]:
                 test["tags"] = [*test["tags"], COULD_NOT_GRADE]
             test["output"] = reason
+            test.pop("extra_data", None)  # not the submission's fault: no cause of its own
             changed.append(test["name"])
     if changed:
         results["output"] = (

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 BLOCKED = "blocked: "  # how a check that failed for a cause shown above begins its message
+CAUSES = "causes"  # the key of a failed check's causes in its extra_data in the results file
 COULD_NOT_GRADE = "could not grade"  # a check the grader could not judge: its tag and status
+NOT_SUBMITTED = "not submitted"  # how the submission check of a lab not handed in begins
 UNGRADED_MARK = "----"  # in the table, where PASS or FAIL would be
 
 
@@ -34,6 +36,15 @@ class CheckResult:
     # The grader could not judge this check, for a reason that is not the submission's:
     # it scores nothing for now and is to be graded again.
     ungraded: bool = False
+    # The short names of the faults it failed for, the same for every student who makes
+    # them: a check blocked by a fault shown above names that fault. The class summary
+    # counts them, and the feedback page lists each fault's blocked checks under it.
+    causes: tuple[str, ...] = ()
+
+    @property
+    def blocked(self) -> bool:
+        """It failed for a fault that an earlier check of its lab shows."""
+        return not self.passed and self.message.startswith(BLOCKED)
 
     @property
     def points(self) -> float:
@@ -92,6 +103,8 @@ def _test_json(result: CheckResult) -> dict[str, Any]:
     }
     if result.hidden:
         test["visibility"] = "after_published"
+    if result.causes:
+        test["extra_data"] = {CAUSES: list(result.causes)}
     return test
 
 
@@ -107,6 +120,7 @@ def results_from_json(results: dict[str, Any]) -> list[CheckResult]:
             message=test["output"],
             hidden=test.get("visibility") == "after_published",
             ungraded=COULD_NOT_GRADE in test["tags"][2:],
+            causes=tuple(test.get("extra_data", {}).get(CAUSES, ())),
         )
         for test in results["tests"]
     ]
@@ -123,6 +137,49 @@ def write_json(path: Path, data: Any) -> None:
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
     os.replace(partial, path)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A failed check that tells its fault, and the later checks of its lab it blocks."""
+
+    check: CheckResult
+    blocked: tuple[CheckResult, ...] = ()
+
+    @property
+    def points_lost(self) -> float:
+        return total([self.check, *self.blocked], "max_points")
+
+
+def faults(results: Sequence[CheckResult]) -> list[Fault]:
+    """The faults of one lab's checks in the order they were found, each with the checks
+    that failed only for it; passed and ungraded checks are left out."""
+    found: list[Fault] = []
+    for result in results:
+        if result.passed or result.ungraded:
+            continue
+        owner = next(
+            (
+                index
+                for index, fault in enumerate(found)
+                if result.blocked and result.causes and result.causes[0] in fault.check.causes
+            ),
+            None,
+        )
+        if owner is None:
+            found.append(Fault(result))
+        else:
+            fault = found[owner]
+            found[owner] = Fault(fault.check, (*fault.blocked, result))
+    return found
+
+
+def not_submitted(results: Sequence[CheckResult]) -> bool:
+    """One lab's checks say that the lab was not handed in."""
+    return any(
+        result.category == "submission" and result.message.startswith(NOT_SUBMITTED)
+        for result in results
+    )
 
 
 def labs_in_order(results: Sequence[CheckResult]) -> list[str]:

@@ -1,73 +1,167 @@
-"""Feedback pages: one self-contained HTML page per student, and a summary for the instructor.
+"""The feedback page: one self-contained HTML page per student, read from the top down.
 
-A student's page holds the score table with its hints, then per lab the grader's own
-training run of their model (loss and test accuracy per epoch), its confusion matrix on the
-test subset, and the figures their code drew; a figure of values the grader made up says so
-in its caption. The summary shows the score distribution per lab, every check's pass rate
-(the most failed first), and the slowest and errored submissions. Plots are drawn with
-matplotlib and embedded as PNG data, so a page is one file to send; every text that came
-from a submission is escaped.
+Each lab leads with its first fault, the hint for it and the other checks it costs, then
+the rest of the lab in a section that opens on a click; a lab passed in full says so in a
+line. Labs not handed in are one line each, at the end. Each lab also shows the grader's
+own training run of the student's model (loss and test accuracy per epoch), its confusion
+matrix on the test subset, and the figures their code drew; a figure of values the grader
+made up says so in its caption. Plots are drawn with matplotlib and embedded; every text
+that came from a submission is escaped.
 
 Usage: ``html = feedback.page("smithj", results, Path("out/artifacts/smithj"), course)``
 """
 
 from __future__ import annotations
 
-import base64
 import io
-import json
-from collections import Counter
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from labkit.report import artifacts, checkresults, scoretable
-from labkit.report.gradebook import FINAL, Row
+from labkit.report import artifacts, checkresults, pages, scoretable
+from labkit.report.checkresults import CheckResult, Fault, points_text, score_text
 from labkit.spec.course import Course
 from labkit.spec.lab import FIGURE, Lab, Value
-
-STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
-       color: #222; }
-table { border-collapse: collapse; margin: 1rem 0; }
-td, th { border: 1px solid #ccc; padding: 0.3rem 0.6rem; vertical-align: top; text-align: left; }
-img { max-width: 100%; display: block; margin: 0.5rem 0; }
-figure { margin: 1rem 0; } figcaption { color: #555; }
-"""
-SLOWEST = 10
 
 
 def page(student: str, results: dict[str, Any], folder: Path, course: Course) -> str:
     """The feedback page for one student's results and the artifacts kept in ``folder``."""
     checks = checkresults.results_from_json(results)
     titles = {name: lab.title for name, lab in course.labs.items()}
+    labs = {
+        name: [c for c in checks if c.lab == name] for name in checkresults.labs_in_order(checks)
+    }
+    missing = {name for name, mine in labs.items() if checkresults.not_submitted(mine)}
+    handed_in = [check for name, mine in labs.items() if name not in missing for check in mine]
+    # What to fix in the labs handed in; the labs not handed in are listed at the end.
+    verdict = f" {scoretable.verdict(handed_in)}" if handed_in else ""
     parts = [
         f"<h1>Feedback for {escape(student)}</h1>",
-        f"<p>Score: {results['score']:g} of {results['max_score']:g}.</p>",
-        scoretable.html_table(checks, titles),
+        f"<p>Score: {results['score']:g} of {results['max_score']:g}.{escape(verdict)}</p>",
     ]
-    for name in dict.fromkeys(check.lab for check in checks):
-        found = artifacts.load(folder / name)
-        lab = course.labs.get(name)
-        figures = []
-        training = found["training"]
-        if training is not None and training.losses:
-            figures.append(
-                _figure(_training_curve(training), "The grader's training run of your model")
-            )
-        if training is not None and training.confusion:
-            names = list(lab.class_names) if lab and lab.class_names else None
-            figures.append(
-                _figure(_confusion(training.confusion, names), "Confusion matrix on the test set")
-            )
-        made_up = _made_up_figures(lab) if lab else set()
-        for picture_name, path in found["pictures"].items():
-            figures.append(_figure(path.read_bytes(), _picture_caption(picture_name, made_up)))
-        if figures:
-            parts.append(f"<h2>{escape(name)} {escape(titles.get(name, ''))}</h2>")
-            parts.extend(figures)
-    return _document(f"Feedback: {student}", parts)
+    for name, mine in labs.items():
+        if name in missing:
+            continue
+        title = f"{name} {titles.get(name, '')}".strip()
+        parts.append(
+            f'<section><h2>{escape(title)} <span class="score">{score_text(mine)}</span></h2>'
+        )
+        parts.extend(lab_checks(mine))
+        parts.extend(_figures(folder / name, course.labs.get(name)))
+        parts.append("</section>")
+    if missing:
+        parts.append("<h2>Not handed in</h2><ul>")
+        parts.extend(
+            f"<li><strong>{escape(name)} {escape(titles.get(name, ''))}</strong>: 0 of "
+            f"{points_text(_points(labs[name]))} points. "
+            f"{escape(_submission_message(labs[name]))}</li>"
+            for name in labs
+            if name in missing
+        )
+        parts.append("</ul>")
+    return pages.document(f"Feedback: {student}", parts)
+
+
+def lab_checks(checks: Sequence[CheckResult]) -> list[str]:
+    """One lab's checks: what the grader could not grade, the first fault with its hint,
+    then the rest, folded."""
+    parts = []
+    ungraded = checkresults.ungraded(checks)
+    if ungraded:
+        parts.append(
+            f'<div class="notice"><p>{escape(checkresults.ungraded_line(len(ungraded)))}</p>'
+            + "".join(_check_line(check) for check in ungraded)
+            + "</div>"
+        )
+    found = checkresults.faults(checks)
+    passed = [check for check in checks if check.passed]
+    if found:
+        parts.append(f'<div class="first">{_fault(found[0], "First to fix")}</div>')
+    elif not ungraded:
+        parts.append(f'<p class="pass">All {len(checks)} checks passed.</p>')
+    rest = [_fault(fault, "Also to fix") for fault in found[1:]]
+    if rest or passed:
+        counts = []
+        if rest:
+            counts.append(f"{len(rest)} more to fix")
+        if passed:
+            counts.append(f"{len(passed)} passed")
+        lead = "The rest" if found or ungraded else "The checks"
+        parts.append(
+            f"<details><summary>{lead}: {', '.join(counts)}</summary>"
+            + "".join(rest)
+            + "".join(_check_line(check) for check in passed)
+            + "</details>"
+        )
+    return parts
+
+
+def _fault(fault: Fault, lead: str) -> str:
+    check = fault.check
+    html = (
+        f"<p><strong>{escape(lead)}: {_described(check)}</strong> "
+        f'<span class="muted">({escape(check.category)}, '
+        f"{_points_word(check.max_points)})</span></p>"
+        f'<p class="hint">{pages.lines(check.message)}</p>'
+    )
+    if fault.blocked:
+        costs = "".join(
+            f"<li>{_described(blocked)} "
+            f"({escape(blocked.category)}, {_points_word(blocked.max_points)})</li>"
+            for blocked in fault.blocked
+        )
+        html += (
+            f'<div class="muted">It also fails these checks, {_points_word(fault.points_lost)} '
+            f"in all, back once it is fixed:<ul>{costs}</ul></div>"
+        )
+    return html
+
+
+def _points_word(points: float) -> str:
+    return f"{points_text(points)} point{'' if points == 1 else 's'}"
+
+
+def _check_line(check: CheckResult) -> str:
+    mark = {"PASS": "pass", "FAIL": "fail"}.get(check.mark, "ungraded")
+    note = f' <span class="muted">{pages.lines(check.message)}</span>' if check.message else ""
+    return (
+        f'<p><span class="{mark}">{check.mark}</span> {_described(check)} '
+        f"({points_text(check.points)}/{points_text(check.max_points)}){note}</p>"
+    )
+
+
+def _described(check: CheckResult) -> str:
+    return escape(check.description) + (" (hidden)" if check.hidden else "")
+
+
+def _points(checks: Sequence[CheckResult]) -> float:
+    return checkresults.total(checks, "max_points")
+
+
+def _submission_message(checks: Sequence[CheckResult]) -> str:
+    said = next(check.message for check in checks if check.category == "submission")
+    return said[len(checkresults.NOT_SUBMITTED) :].lstrip(": ").capitalize()
+
+
+def _figures(folder: Path, lab: Lab | None) -> list[str]:
+    """The grader's training run, its confusion matrix and the student's figures."""
+    found = artifacts.load(folder)
+    figures = []
+    training = found["training"]
+    if training is not None and training.losses:
+        figures.append(
+            pages.figure(_training_curve(training), "The grader's training run of your model")
+        )
+    if training is not None and training.confusion:
+        names = list(lab.class_names) if lab and lab.class_names else None
+        figures.append(
+            pages.figure(_confusion(training.confusion, names), "Confusion matrix on the test set")
+        )
+    made_up = _made_up_figures(lab) if lab else set()
+    for picture_name, path in found["pictures"].items():
+        figures.append(pages.figure(path.read_bytes(), _picture_caption(picture_name, made_up)))
+    return figures
 
 
 def _made_up_figures(lab: Lab) -> set[str]:
@@ -89,81 +183,6 @@ def _picture_caption(function: str, made_up: set[str]) -> str:
             "not from your training"
         )
     return f"Your {function}() figure"
-
-
-def write_summary(
-    path: Path, rows: Sequence[Row], results: Path, course: Course, labs: Sequence[str]
-) -> None:
-    """The instructor's summary of a batch, written to ``path``."""
-    graded = [row for row in rows if row.status in FINAL]
-    parts = [
-        "<h1>Class summary</h1>",
-        f"<p>{len(rows)} submissions: {len(graded)} graded, "
-        f"{len(rows) - len(graded)} with errors.</p>",
-    ]
-    if graded:
-        scores = {lab: [row.scores.get(lab, 0.0) for row in graded] for lab in labs}
-        parts.append("<h2>Scores per lab</h2>")
-        parts.append(_figure(_distribution(scores), "How many students got each score"))
-    parts.append("<h2>Checks, most failed first</h2>")
-    parts.append(_pass_rates([results / f"{row.student}.json" for row in graded]))
-    slowest = sorted(graded, key=lambda row: -row.seconds)[:SLOWEST]
-    parts.append("<h2>Slowest submissions</h2>")
-    parts.append(
-        _table(
-            ["student", "seconds", "total"],
-            [
-                [row.student, f"{row.seconds:.1f}", f"{row.total:g}/{row.max_score:g}"]
-                for row in slowest
-            ],
-        )
-    )
-    errored = [row for row in rows if row.status not in FINAL]
-    parts.append("<h2>To grade again: errors and checks the grader could not grade</h2>")
-    parts.append(_table(["student", "reason"], [[row.student, row.reason] for row in errored]))
-    path.write_text(_document("Class summary", parts), encoding="utf-8")
-
-
-def _pass_rates(files: Sequence[Path]) -> str:
-    counts: dict[str, list[int]] = {}
-    for file in files:
-        if not file.is_file():
-            continue
-        for test in json.loads(file.read_text(encoding="utf-8"))["tests"]:
-            passed, total = counts.setdefault(test["name"], [0, 0])
-            counts[test["name"]] = [passed + (test["status"] == "passed"), total + 1]
-    ordered = sorted(counts.items(), key=lambda item: (item[1][0] / item[1][1], item[0]))
-    return _table(
-        ["check", "passed", "pass rate"],
-        [[name, f"{p}/{t}", f"{p / t:.0%}"] for name, (p, t) in ordered],
-    )
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    if not rows:
-        return "<p>None.</p>"
-    head = "".join(f"<th>{escape(cell)}</th>" for cell in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _document(title: str, parts: Sequence[str]) -> str:
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title><style>{STYLE}</style></head>\n<body>\n"
-        + "\n".join(parts)
-        + "\n</body></html>\n"
-    )
-
-
-def _figure(png: bytes, caption: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return (
-        f'<figure><img alt="{escape(caption)}" src="data:image/png;base64,{data}">'
-        f"<figcaption>{escape(caption)}</figcaption></figure>"
-    )
 
 
 def _png(figure: Any) -> bytes:
@@ -214,17 +233,5 @@ def _confusion(matrix: list[list[int]], names: list[str] | None) -> bytes:
             value = matrix[row][column]
             colour = "white" if value > top / 2 else "black"
             ax.text(column, row, str(value), ha="center", va="center", fontsize=7, color=colour)
-    figure.tight_layout()
-    return _png(figure)
-
-
-def _distribution(scores: dict[str, list[float]]) -> bytes:
-    plt = _pyplot()
-    figure, axes = plt.subplots(1, len(scores), figsize=(3 * len(scores), 2.5), squeeze=False)
-    for ax, (lab, values) in zip(axes[0], scores.items(), strict=True):
-        counts = Counter(values)
-        ax.bar(list(counts), list(counts.values()), width=0.8)
-        ax.set(title=lab, xlabel="score", ylabel="students")
-        ax.yaxis.get_major_locator().set_params(integer=True)
     figure.tight_layout()
     return _png(figure)

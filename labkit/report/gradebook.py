@@ -70,3 +70,17 @@ def _number(value: float) -> str:
 
 def _text(value: str) -> str:
     return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
+def status_counts(rows: Sequence[Row]) -> dict[str, int]:
+    """How many rows have each status, in the order of ``STATUSES``."""
+    return {status: sum(row.status == status for row in rows) for status in STATUSES}
+
+
+def counts_line(rows: Sequence[Row]) -> str:
+    """'12 submissions: 9 graded, 2 partial, 0 could not grade, 1 error': what the command's
+    last lines and the class summary both say, so that they never disagree."""
+    counts = status_counts(rows)
+    return f"{len(rows)} submissions: " + ", ".join(
+        f"{count} {status}" for status, count in counts.items()
+    )

@@ -14,6 +14,7 @@ from labkit.report.checkresults import (
     COULD_NOT_GRADE,
     CheckResult,
     labs_in_order,
+    not_submitted,
     points_text,
     score_text,
     ungraded_line,
@@ -30,13 +31,18 @@ def table(
     """The score table: a block per lab, a line per check, what to fix under each failure.
 
     ``titles`` gives each lab's title, shown beside its name; ``hidden_points``, the points
-    of each lab's checks that this copy of the graders does not hold.
+    of each lab's checks that this copy of the graders does not hold. A lab not handed in
+    is its line and what the grader looked for, as on the feedback page.
     """
     lines = []
     for lab_name in labs_in_order(results):
         mine = [result for result in results if result.lab == lab_name]
         title = (titles or {}).get(lab_name, "")
         lines.append(_row(f"{lab_name}  {title}", score_text(mine)))
+        if not_submitted(mine):
+            said = next(result.message for result in mine if result.category == "submission")
+            lines.extend([*_wrapped(said, indent=" " * 2), ""])
+            continue
         for result in mine:
             hidden = " (hidden)" if result.hidden else ""
             lines.append(
