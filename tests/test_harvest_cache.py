@@ -8,6 +8,8 @@ import dataclasses
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -372,3 +374,21 @@ def test_a_regrade_after_a_threshold_change_rejudges_and_uses_the_new_threshold(
         assert after.total < before.total == before.max_score  # the accuracy checks now fail
     results = json.loads((out / "results" / "alice.json").read_text())
     assert "needs 1.01" in " ".join(test["output"] for test in results["tests"])
+
+    # labkit grade, asked as the batch grades (figures drawn for a feedback page, no sandbox),
+    # re-judges from the batch's cache too, and says so in one quiet line each.
+    command = [sys.executable, "-m", "labkit.cli", "grade", "--course", str(course)]
+    command += ["--submission", str(classroom / "wendy"), "--cache", str(out / "cache")]
+    command += ["--isolation", "off", "--feedback", str(tmp_path / "wendy.html")]
+    finished = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert finished.returncode == 1, finished.stdout[-3000:]  # the accuracy checks fail
+    assert finished.stdout.splitlines()[-2:] == [
+        "reused the earlier run of the submission's code for stripes",
+        "reused the grader's earlier training run for stripes",
+    ]
+    assert log.read_text() == "ran\n"

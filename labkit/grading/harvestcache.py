@@ -82,7 +82,9 @@ class HarvestCache:
     def put(self, key: str, harvest: runner.Harvest) -> None:
         """Keep ``harvest`` under ``key``, whole or not at all, then keep under the cap."""
         arrays = _Entry.of(harvest).arrays()
-        write_atomically(entry_path(self.folder, key, SUFFIX), lambda f: np.savez(f, **arrays))
+        write_atomically(
+            entry_path(self.folder, key, SUFFIX), lambda f: np.savez_compressed(f, **arrays)
+        )
         evict(self.folder, SUFFIX, self.max_bytes)
 
 
