@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import nbformat
 import numpy as np
 import pytest
 from conftest import COURSE, EXERCISES, REFERENCE, ROOT, SUBMISSIONS
@@ -22,6 +23,7 @@ from labkit.batch import classrun
 from labkit.batch.worker import Options
 from labkit.grading import cache, harvestcache
 from labkit.grading.harvestcache import HarvestCache
+from labkit.intake import sourcecode
 from labkit.report import gradebook
 from labkit.sandbox import runner
 from labkit.sandbox.records import Step
@@ -334,6 +336,16 @@ def test_a_hostile_submission_cannot_read_or_write_the_cache(three_ways):
 
 # A class regraded after a threshold change, on the one-lab stripes course.
 
+
+def notebook(module: str) -> nbformat.NotebookNode:
+    """A notebook of ``module``'s functions, each in a graded cell, its imports above them."""
+    imports = "\n".join(line for line in module.splitlines() if line.startswith("import "))
+    cells = [nbformat.v4.new_code_cell(imports)]
+    for name, source in sourcecode.definitions(module).items():
+        cells.append(nbformat.v4.new_code_cell(source, metadata={"tags": [f"graded:{name}"]}))
+    return nbformat.v4.new_notebook(cells=cells)
+
+
 WITNESS = "\nwith open({path!r}, 'a') as log:\n    log.write('ran\\n')\n"
 
 
@@ -352,10 +364,12 @@ def test_a_regrade_after_a_threshold_change_rejudges_and_uses_the_new_threshold(
     for student, source in (("alice", reference), ("wendy", witness)):
         (classroom / student).mkdir(parents=True)
         (classroom / student / "stripes.py").write_text(source)
+    (classroom / "nora").mkdir()  # a notebook: its cells are found again, not re-read
+    nbformat.write(notebook(reference), classroom / "nora" / "stripes.ipynb")
     out = tmp_path / "out"
     options = Options(course=course, isolation="off")
     first = classrun.run(classroom, out, options, workers=1, progress=False)
-    assert [row.grading for row in first] == [gradebook.AFRESH] * 2
+    assert [row.grading for row in first] == [gradebook.AFRESH] * 3
     assert log.read_text() == "ran\n"
     assert list((out / "cache").glob("*/*.npz"))
     grader = course / "graders" / "test_stripes.py"
@@ -367,9 +381,8 @@ def test_a_regrade_after_a_threshold_change_rejudges_and_uses_the_new_threshold(
     assert log.read_text() == "ran\n"  # wendy's code did not run again
     rows = {row["student"]: row for row in gradebook.read(out / "gradebook.csv")}
     assert {name: row["grading"] for name, row in rows.items()} == dict.fromkeys(
-        ("alice", "wendy"), gradebook.REJUDGED
+        ("alice", "nora", "wendy"), gradebook.REJUDGED
     )
-    assert [row.grading for row in again] == [gradebook.REJUDGED] * 2
     for before, after in zip(first, again, strict=True):
         assert after.total < before.total == before.max_score  # the accuracy checks now fail
     results = json.loads((out / "results" / "alice.json").read_text())

@@ -112,7 +112,9 @@ def harvest_key(
         "version": VERSION,
         "submission": submission,
         "lab": declaration(lab),
-        # The training cache's fingerprint of the dataset, and the arrays handed over.
+        # The training cache's fingerprint of the lab's dataset, and the arrays handed over.
+        # Notebook code may load the whole dataset, or another lab's; a lab reads its own, and
+        # a changed dataset changes the subsets this fingerprint covers.
         "data": [data_fingerprint(lab), _arrays_digest(inputs)],
         "code": code_fingerprint(PACKAGE),
         # A harvest stopped by a limit is never kept, but one that ended within generous
