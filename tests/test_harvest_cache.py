@@ -353,7 +353,8 @@ def test_a_regrade_after_a_threshold_change_rejudges_and_uses_the_new_threshold(
     stripes_course, tmp_path, monkeypatch
 ):
     """The rerun regrades everyone, since the graders changed, but runs no student code: a
-    submission that logs each run of its code, outside the sandbox, ran once."""
+    submission that logs each run of its code, outside the sandbox, ran once. A changed API
+    declaration runs it again."""
     monkeypatch.delenv(cache.CACHE_ENV)  # the batch's own default: out/cache
     course = tmp_path / "course"
     shutil.copytree(stripes_course, course)
@@ -393,15 +394,19 @@ def test_a_regrade_after_a_threshold_change_rejudges_and_uses_the_new_threshold(
     command = [sys.executable, "-m", "labkit.cli", "grade", "--course", str(course)]
     command += ["--submission", str(classroom / "wendy"), "--cache", str(out / "cache")]
     command += ["--isolation", "off", "--feedback", str(tmp_path / "wendy.html")]
-    finished = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 1, finished.stdout[-3000:]  # the accuracy checks fail
     assert finished.stdout.splitlines()[-2:] == [
         "reused the earlier run of the submission's code for stripes",
         "reused the grader's earlier training run for stripes",
     ]
     assert log.read_text() == "ran\n"
+
+    # A changed API declaration runs the code again: augment() is handed fewer images.
+    text = grader.read_text()
+    assert 'Data("x_train", 16)' in text
+    grader.write_text(text.replace('Data("x_train", 16)', 'Data("x_train", 8)'))
+    third = classrun.run(classroom, out, options, workers=1, progress=False)
+    assert [row.grading for row in third] == [gradebook.AFRESH] * 3
+    assert log.read_text() == "ran\nran\n"
+    assert [row.total for row in third] == [row.total for row in again]
