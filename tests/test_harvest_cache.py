@@ -210,6 +210,15 @@ def test_limits_faults_and_code_that_never_ran_are_never_kept(tmp_path):
         assert not harvestcache.cacheable(dataclasses.replace(harvest, **change))
 
 
+def test_a_harvest_that_kept_far_more_than_its_lab_asks_for_is_not_kept(tmp_path, monkeypatch):
+    harvest = a_harvest(tmp_path)
+    kept = sum(path.stat().st_size for path in harvest.folder.iterdir())
+    monkeypatch.setattr(harvestcache, "MAX_ENTRY_BYTES", kept)
+    assert harvestcache.cacheable(harvest)
+    (harvest.folder / "preprocess.npy").write_bytes(bytes(kept))
+    assert not harvestcache.cacheable(harvest)
+
+
 def test_the_least_recently_used_entries_go_first(tmp_path):
     harvest = a_harvest(tmp_path / "run")
     store = HarvestCache(tmp_path / "cache")

@@ -25,6 +25,7 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -46,6 +47,9 @@ SUFFIX = ".npz"
 # A lab's harvest keeps its model and a few arrays and figures: up to about 2 MB for the
 # CIFAR-10 CNN. 2 GiB holds a class of a few hundred students' four labs.
 MAX_BYTES = 2 * 2**30
+# A harvest that kept more than this is harvested again each time rather than kept: only a
+# submission that returns far more than its lab asks for comes near it.
+MAX_ENTRY_BYTES = 64 * 2**20
 VERSION = "1"  # of the key's and the entry's layout: a change here misses every older entry
 # labkit's code that decides what a harvest gives: all that runs the submission or reads
 # what it left (the fork server imports all of the sandbox into the child), except what
@@ -76,7 +80,8 @@ class HarvestCache:
             path.unlink(missing_ok=True)
             return None
         found.fill(prepared)
-        path.touch()  # recently used: evicted last
+        with contextlib.suppress(OSError):  # a cache that is read-only is still read
+            path.touch()  # recently used: evicted last
         return prepared
 
     def put(self, key: str, harvest: runner.Harvest) -> None:
@@ -90,8 +95,12 @@ class HarvestCache:
 
 def cacheable(harvest: runner.Harvest) -> bool:
     """Whether a harvest is the code's own doing, and so the same every time: the code ran,
-    the grader did not fail, and no limit or signal stopped it (a verdict of this machine)."""
-    return harvest.ran and not harvest.grader_problem and not harvest.limited
+    the grader did not fail, and no limit or signal stopped it (a verdict of this machine);
+    and whether it is small enough to keep."""
+    if not harvest.ran or harvest.grader_problem or harvest.limited:
+        return False
+    kept = sum(path.stat().st_size for path in harvest.folder.iterdir())
+    return kept <= MAX_ENTRY_BYTES
 
 
 def harvest_key(
