@@ -121,9 +121,9 @@ def harvest_key(
         "version": VERSION,
         "submission": submission,
         "lab": declaration(lab),
-        # The training cache's fingerprint of the lab's dataset, and the arrays handed over.
-        # Notebook code may load the whole dataset, or another lab's; a lab reads its own, and
-        # a changed dataset changes the subsets this fingerprint covers.
+        # The training cache's fingerprint of the lab's dataset (the subsets the grader's run
+        # reads), and the arrays handed over. Notebook code may load the rest of the dataset,
+        # or another lab's, which it has no reason to: those are left out.
         "data": [data_fingerprint(lab), _arrays_digest(inputs)],
         "code": code_fingerprint(PACKAGE),
         # A harvest stopped by a limit is never kept, but one that ended within generous
@@ -148,7 +148,7 @@ def declaration(lab: Lab) -> dict[str, Any]:
     """
     return {
         "name": lab.name,
-        "dataset": lab.dataset.name,  # type: ignore[union-attr]  # a Dataset once declared
+        "dataset": lab.dataset.name,
         "class_names": list(lab.class_names),
         "api": [function.to_json() for function in lab.api],
     }
@@ -240,9 +240,10 @@ class _Entry:
         names = fields["files"]
         if not all(isinstance(name, str) and _plain_name(name) for name in names):
             raise ValueError("a file name that is not a plain one")
-        steps = {str(name): [str(part) for part in step] for name, step in fields["steps"].items()}
-        if not all(len(step) == 2 for step in steps.values()):
+        steps = fields["steps"]
+        if not all(isinstance(step, list) and len(step) == 2 for step in steps.values()):
             raise ValueError("a step without its status and message")
+        steps = {str(name): [str(part) for part in step] for name, step in steps.items()}
         return cls(
             steps,
             str(fields["problem"]),
