@@ -23,6 +23,7 @@ from labkit.batch import classrun
 from labkit.batch.worker import Options
 from labkit.grading import cache, harvestcache
 from labkit.grading.harvestcache import HarvestCache
+from labkit.grading.plugin import CacheLog
 from labkit.intake import sourcecode
 from labkit.report import gradebook
 from labkit.sandbox import runner
@@ -230,6 +231,18 @@ def test_the_least_recently_used_entries_go_first(tmp_path):
         assert store.get("00" * 32, runner.prepare(CV1, None, tmp_path / f"{number}")) is not None
     kept = {path.stem[:2] for path in (tmp_path / "cache").glob("*/*.npz")}
     assert "00" in kept and "01" not in kept and len(kept) == 3
+
+
+def test_a_submission_is_re_judged_only_when_no_lab_ran_its_code(tmp_path):
+    log = tmp_path / "reused.json"
+    assert not CacheLog.read(log).rejudged  # a run that wrote no log
+    for harvests, ran, rejudged in (
+        (["cv1", "cv2"], [], True),
+        (["cv1"], ["cv2"], False),  # one lab's code ran: graded afresh
+        ([], [], False),  # nothing kept, nothing ran: an unreadable notebook, say
+    ):
+        log.write_text(json.dumps({"training": [], "harvests": harvests, "ran": ran}))
+        assert CacheLog.read(log).rejudged is rejudged
 
 
 # The same grade, cache or not: one class of every kind of submission graded three times.
