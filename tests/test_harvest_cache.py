@@ -37,12 +37,12 @@ CV1 = COURSE.lab("cv1_mnist_intro")
 BUBBLEWRAP = SimpleNamespace(kind="bubblewrap", forks=True)  # what the key reads of a server
 
 
-def module_folder(folder: Path, lab: str = CV1.name) -> Path:
-    """``folder`` holding the lab's reference module and a helper module beside it."""
+def module_folder(folder: Path) -> Path:
+    """``folder`` holding cv1's reference module and a helper module beside it."""
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REFERENCE / f"{lab}.py", folder)
+    shutil.copy(REFERENCE / "cv1_mnist_intro.py", folder)
     (folder / "helpers.py").write_text("SCALE = 255.0\n")
-    return folder / f"{lab}.py"
+    return folder / "cv1_mnist_intro.py"
 
 
 def key(
