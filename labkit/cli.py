@@ -20,7 +20,7 @@ from typing import Any
 
 from labkit.grading import cache, invocation
 from labkit.grading.capture import captured_output
-from labkit.grading.plugin import reused_line
+from labkit.grading.plugin import CacheLog, reused_lines
 from labkit.intake import submission
 from labkit.publish import scaffold
 from labkit.report import checkresults, junit, roster, scoretable
@@ -83,7 +83,7 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             *_pytest_args(args, course.graders, Path(folder)),
             *("--results", str(results_file)),
         ]
-        reused_log = Path(folder) / "reused.txt"
+        reused_log = Path(folder) / "reused.json"
         pytest_args += ["--cache-log", str(reused_log)]
         kept = Path(folder) / "artifacts"  # the training runs and figures a feedback page shows
         if args.feedback:
@@ -109,9 +109,9 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             _write_feedback(args.feedback, args.submission, results, kept, course)
         if args.results:
             print(f"results written to {args.results}")
-        reused = reused_log.read_text(encoding="utf-8").split() if reused_log.is_file() else []
-        if reused:
-            print(reused_line(reused))
+        reused = CacheLog.read(reused_log)
+        for line in reused_lines(reused.harvests, reused.training):
+            print(line)
     if checkresults.ungraded(checks):
         return EXIT_UNGRADED
     if code == pytest.ExitCode.OK:
@@ -173,7 +173,7 @@ def _pytest_args(args: argparse.Namespace, graders: Path, folder: Path) -> list[
     for name in args.lab:
         pytest_args += ["--lab", name]
     if args.no_cache or args.cache:
-        pytest_args += ["--training-cache", cache.OFF if args.no_cache else str(args.cache)]
+        pytest_args += ["--grading-cache", cache.OFF if args.no_cache else str(args.cache)]
     return pytest_args
 
 
@@ -443,11 +443,14 @@ def _add_limits(parser: argparse.ArgumentParser) -> None:
         "--cache",
         type=Path,
         metavar="DIR",
-        help=f"keep and reuse the grader's training runs in DIR (default: ${cache.CACHE_ENV}, "
-        "else the user's cache folder; a batch keeps one in its --out folder)",
+        help="keep and reuse the harvests of the submission's code and the grader's training "
+        f"runs in DIR (default: ${cache.CACHE_ENV}, else the user's cache folder; a batch keeps "
+        "one in its --out folder)",
     )
     parser.add_argument(
-        "--no-cache", action="store_true", help="train every model afresh, and keep nothing"
+        "--no-cache",
+        action="store_true",
+        help="run every submission's code and train every model afresh, and keep nothing",
     )
     parser.add_argument(
         "--isolation",

@@ -361,4 +361,5 @@ def _row(done: Done, labs: list[str], notes: Sequence[str]) -> Row:
         status,
         "; ".join([*reasons, *notes]),
         done.seconds,
+        gradebook.REJUDGED if done.rejudged else gradebook.AFRESH,
     )

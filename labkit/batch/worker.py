@@ -51,7 +51,7 @@ class Options:
     isolation: str = "auto"
     limits: Limits = field(default_factory=Limits)
     labs: tuple[str, ...] = ()
-    cache: str = ""  # the training cache's folder, or "off"; classrun sets its own default
+    cache: str = ""  # the grading cache's folder, or "off"; classrun sets its own default
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,7 @@ class Done:
     artifacts: dict[str, bytes] = field(default_factory=dict)  # "<lab>/<file>": content
     seconds: float = 0.0
     problem: str = ""
+    rejudged: bool = False  # every lab judged a kept harvest: no code of the submission ran
 
 
 def grade(task: Task) -> Done:
@@ -116,6 +117,8 @@ class Worker:
         training.make_deterministic()
 
     def grade(self, task: Task) -> Done:
+        from labkit.grading.plugin import CacheLog
+
         started = time.monotonic()
         run = Path(tempfile.mkdtemp(prefix="submission-", dir=self.folder))
         try:
@@ -127,7 +130,7 @@ class Worker:
             for name, content in task.files.items():
                 (submission / Path(name).name).write_bytes(content)
             results, kept = run / "results.json", run / "artifacts"
-            problem = self._pytest(submission, results, kept)
+            problem = self._pytest(submission, results, kept, run / "reused.json")
             found = json.loads(results.read_text(encoding="utf-8")) if results.is_file() else None
             return Done(
                 task.student,
@@ -135,11 +138,12 @@ class Worker:
                 _read_artifacts(kept),
                 round(time.monotonic() - started, 1),
                 "" if found is not None else problem,
+                CacheLog.read(run / "reused.json").rejudged,
             )
         finally:
             shutil.rmtree(run, ignore_errors=True)
 
-    def _pytest(self, submission: Path, results: Path, kept: Path) -> str:
+    def _pytest(self, submission: Path, results: Path, kept: Path, log: Path) -> str:
         import keras
         import pytest
 
@@ -154,7 +158,8 @@ class Worker:
             *("--submission", str(submission), "--results", str(results)),
             *("--artifacts", str(kept), "--isolation", options.isolation),
             *options.limits.to_args(),
-            *(("--training-cache", options.cache) if options.cache else ()),
+            *(("--grading-cache", options.cache) if options.cache else ()),
+            *("--cache-log", str(log)),
             *("--quiet", "--no-header", "--tb=no", "-p", "no:warnings"),
         ]
         for name in options.labs:

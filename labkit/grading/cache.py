@@ -27,9 +27,10 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from labkit.sandbox import screen
 from labkit.sandbox.training import TrainingResult
@@ -39,6 +40,7 @@ from labkit.spec.lab import Lab
 CACHE_ENV = "LABKIT_CACHE"  # a folder, or "off"
 OFF = "off"
 MAX_BYTES = 64 * 2**20  # an entry is a few kilobytes: thousands of training runs
+SUFFIX = ".json"  # a training run's entry; a harvest's (``harvestcache``) shares the folder
 VERSION = "1"  # of the key's layout: a change here misses every older entry
 # Keys that only name things: in a layer's or a model's own config, never deeper, where a
 # dtype policy's "name" is its dtype.
@@ -72,7 +74,7 @@ class Cache:
 
     def get(self, key: str) -> TrainingResult | None:
         """The result kept under ``key``, or None; a corrupt entry is removed."""
-        path = self._path(key)
+        path = entry_path(self.folder, key, SUFFIX)
         try:
             found = TrainingResult.from_json(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -88,32 +90,44 @@ class Cache:
 
     def put(self, key: str, result: TrainingResult) -> None:
         """Keep ``result`` under ``key``, whole or not at all, then keep under the cap."""
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            "w", dir=path.parent, suffix=".partial", delete=False, encoding="utf-8"
-        ) as partial:
-            partial.write(result.to_json())
-        os.replace(partial.name, path)
-        self._evict()
+        path = entry_path(self.folder, key, SUFFIX)
+        write_atomically(path, lambda file: file.write(result.to_json().encode()))
+        evict(self.folder, SUFFIX, self.max_bytes)
 
-    def _path(self, key: str) -> Path:
-        return self.folder / key[:2] / f"{key}.json"
 
-    def _evict(self) -> None:
-        entries = []
-        for path in self.folder.glob("*/*.json"):
-            try:
-                info = path.stat()
-            except OSError:
-                continue  # another worker removed it meanwhile
-            entries.append((info.st_mtime, info.st_size, path))
-        total = sum(size for _, size, _ in entries)
-        for _, size, path in sorted(entries):
-            if total <= self.max_bytes:
-                break
-            path.unlink(missing_ok=True)
-            total -= size
+def entry_path(folder: Path, key: str, suffix: str) -> Path:
+    """Where the entry ``key`` of a kind (its ``suffix``) lives in a cache ``folder``."""
+    return folder / key[:2] / f"{key}{suffix}"
+
+
+def write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Write ``path`` with ``write``, whole or not at all: a reader never sees it half done."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".partial", delete=False) as partial:
+        try:
+            write(partial)
+        except BaseException:
+            partial.close()
+            os.unlink(partial.name)
+            raise
+    os.replace(partial.name, path)
+
+
+def evict(folder: Path, suffix: str, max_bytes: int) -> None:
+    """Keep the entries of one kind under ``max_bytes``, dropping the least recently used."""
+    entries = []
+    for path in folder.glob(f"*/*{suffix}"):
+        try:
+            info = path.stat()
+        except OSError:
+            continue  # another worker removed it meanwhile
+        entries.append((info.st_mtime, info.st_size, path))
+    total = sum(size for _, size, _ in entries)
+    for _, size, path in sorted(entries):
+        if total <= max_bytes:
+            break
+        path.unlink(missing_ok=True)
+        total -= size
 
 
 def cacheable(result: TrainingResult) -> bool:

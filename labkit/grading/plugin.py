@@ -10,6 +10,9 @@ Usage: ``pytest graders --submission exercises --lab my_lab --results results.js
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
 import os
 import shutil
 import tempfile
@@ -21,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from labkit.grading import cache
+from labkit.grading import cache, harvestcache
 from labkit.intake import submission
 from labkit.report import artifacts, checkresults, scoretable
 from labkit.report.checkresults import CheckResult
@@ -62,12 +65,16 @@ class GradingSession:
         shared: isolation.Server | None = None,
         artifacts: Path | None = None,
         training_cache: cache.Cache | None = None,
+        harvest_cache: harvestcache.HarvestCache | None = None,
     ) -> None:
         self.given = path
         self.shared = shared
         self.artifacts = artifacts
         self.cache = training_cache
+        self.harvest_cache = harvest_cache
         self.reused: list[str] = []  # labs whose training run came from the cache
+        self.reused_harvests: list[str] = []  # labs whose harvest came from the cache
+        self.ran: list[str] = []  # labs whose harvest ran the submission's code
         self.labs: dict[str, Lab] = {}  # every lab the collected graders declare
         self.course: Path | None = None  # the folder holding the graders' folder
         self.limits = limits
@@ -111,9 +118,24 @@ class GradingSession:
         }
 
     def _harvest(self, lab: Lab, module: Path | None) -> runner.Harvest:
-        assert self._workdir is not None
+        assert self._workdir is not None and self._server is not None
         pictures = self.artifacts is not None
-        result = runner.run(lab, module, self._workdir, self.limits, self._server, pictures)
+        result, key = None, None
+        if self.harvest_cache is not None and module is not None:
+            prepared = runner.prepare(lab, module, self._workdir)
+            key = harvestcache.harvest_key(
+                lab, module, self.limits, self._server, pictures, prepared.inputs
+            )
+            result = self.harvest_cache.get(key, prepared) if key else None
+        if result is not None:
+            self.reused_harvests.append(lab.name)
+        else:
+            result = runner.run(lab, module, self._workdir, self.limits, self._server, pictures)
+            if key and self.harvest_cache is not None and harvestcache.cacheable(result):
+                with contextlib.suppress(OSError):  # a cache it cannot write costs only reuse
+                    self.harvest_cache.put(key, result)
+        if result.ran:
+            self.ran.append(lab.name)
         if module is not None and self.path.is_dir() and module.parent != self.path:
             result.shown = submission.shown(module, self.path)  # which file was graded
         if self.artifacts is not None:
@@ -198,15 +220,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     except SettingError as error:
         raise pytest.UsageError(str(error)) from None
     group.addoption(
-        "--training-cache",
+        "--grading-cache",
         metavar="DIR",
-        help="reuse the grader's training runs kept in DIR, or 'off' (default: "
-        f"${cache.CACHE_ENV}, else the user's cache folder)",
+        help="reuse the harvests and the grader's training runs kept in DIR, or 'off' "
+        f"(default: ${cache.CACHE_ENV}, else the user's cache folder)",
     )
     group.addoption(
         "--cache-log",
         metavar="FILE",
-        help="write the labs whose training run came from the cache to FILE, one per line",
+        help="write to FILE, as JSON, the labs whose training run and whose harvest came "
+        "from the cache, and those whose harvest ran the submission's code",
     )
     group.addoption(
         "--isolation",
@@ -232,15 +255,17 @@ def pytest_configure(config: pytest.Config) -> None:
         (p.server for p in config.pluginmanager.get_plugins() if isinstance(p, SharedServer)), None
     )
     kept = config.getoption("artifacts")
+    training_cache = cache.Cache.from_setting(
+        config.getoption("grading_cache") or os.environ.get(cache.CACHE_ENV)
+    )
     config.stash[session_key] = GradingSession(
         Path(path) if path else None,
         Limits.from_options(config.getoption),
         mode,
         shared,
         Path(kept) if kept else None,
-        cache.Cache.from_setting(
-            config.getoption("training_cache") or os.environ.get(cache.CACHE_ENV)
-        ),
+        training_cache,
+        harvestcache.HarvestCache(training_cache.folder) if training_cache else None,
     )
 
 
@@ -401,16 +426,46 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         seconds = time.monotonic() - grading.started
         checkresults.write_results(Path(results_file), grading.results, seconds)
         terminalreporter.write_line(f"results written to {results_file}")
-    if grading.reused:
-        terminalreporter.write_line(reused_line(grading.reused))
+    for line in reused_lines(grading.reused_harvests, grading.reused):
+        terminalreporter.write_line(line)
     log = config.getoption("cache_log")
     if log:
-        Path(log).write_text("".join(f"{name}\n" for name in grading.reused), encoding="utf-8")
+        taken = CacheLog(
+            sorted(grading.reused), sorted(grading.reused_harvests), sorted(grading.ran)
+        )
+        Path(log).write_text(json.dumps(dataclasses.asdict(taken)), encoding="utf-8")
 
 
-def reused_line(labs: list[str]) -> str:
-    """The one quiet line that says which labs' training runs came from the cache."""
-    return f"reused the grader's earlier training run for {', '.join(labs)}"
+@dataclasses.dataclass(frozen=True)
+class CacheLog:
+    """What a grading run took from the cache, by lab, as ``--cache-log`` writes it."""
+
+    training: list[str]  # the grader's training run came from the cache
+    harvests: list[str]  # the harvest came from the cache: the code did not run
+    ran: list[str]  # the harvest ran the submission's code
+
+    @classmethod
+    def read(cls, path: Path) -> CacheLog:
+        """The log a run wrote to ``path``; empty when it wrote none."""
+        if not path.is_file():
+            return cls([], [], [])
+        return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+    @property
+    def rejudged(self) -> bool:
+        """Whether the run judged only kept harvests: no lab ran the submission's code."""
+        return bool(self.harvests) and not self.ran
+
+
+def reused_lines(harvests: list[str], training: list[str]) -> list[str]:
+    """The quiet lines that say which labs' harvests and training runs came from the cache."""
+    lines = []
+    if harvests:
+        labs = ", ".join(sorted(harvests))
+        lines.append(f"reused the earlier run of the submission's code for {labs}")
+    if training:
+        lines.append(f"reused the grader's earlier training run for {', '.join(sorted(training))}")
+    return lines
 
 
 def _grader_fault(error: BaseException) -> str:

@@ -1,9 +1,10 @@
 """The class's gradebook: one CSV row per student, that spreadsheets and LMS imports read.
 
 Columns: ``student``, one score per lab, ``total``, ``max_score``, ``status`` (graded,
-partial, could not grade or error), ``reason`` and ``seconds``. The file is UTF-8 with a
-byte-order mark, so that Excel reads names in any script; text that a spreadsheet would run
-as a formula is quoted with a leading apostrophe.
+partial, could not grade or error), ``reason``, ``seconds`` and ``grading`` (re-judged when
+every lab judged a kept harvest and no code of the submission ran, else graded afresh). The
+file is UTF-8 with a byte-order mark, so that Excel reads names in any script; text that a
+spreadsheet would run as a formula is quoted with a leading apostrophe.
 
 Usage: ``gradebook.write(Path("out/gradebook.csv"), rows, ["my_lab"])``
 """
@@ -22,6 +23,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 UNGRADED = COULD_NOT_GRADE  # the grader failed on part of it: grade it again
 STATUSES = ("graded", "partial", UNGRADED, "error")
 FINAL = ("graded", "partial")  # a row a rerun may keep; any other is graded again
+REJUDGED, AFRESH = "re-judged", "graded afresh"  # how a graded row was graded
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Row:
     status: str  # one of STATUSES
     reason: str
     seconds: float
+    grading: str = ""  # REJUDGED or AFRESH; '' for an error row
 
 
 def write(path: Path, rows: Sequence[Row], labs: Sequence[str]) -> None:
@@ -42,7 +45,8 @@ def write(path: Path, rows: Sequence[Row], labs: Sequence[str]) -> None:
     partial = path.with_name(f".{path.name}.partial")
     with partial.open("w", encoding="utf-8-sig", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(["student", *labs, "total", "max_score", "status", "reason", "seconds"])
+        header = ["student", *labs, "total", "max_score", "status", "reason", "seconds"]
+        writer.writerow([*header, "grading"])
         for row in rows:
             scores = [_number(row.scores[lab]) if lab in row.scores else "" for lab in labs]
             writer.writerow(
@@ -54,6 +58,7 @@ def write(path: Path, rows: Sequence[Row], labs: Sequence[str]) -> None:
                     row.status,
                     _text(row.reason),
                     f"{row.seconds:.1f}",
+                    row.grading,
                 ]
             )
     os.replace(partial, path)

@@ -75,6 +75,10 @@ class Harvest:
     # a step's value is lost with (the others were taken before they changed).
     rewritten: dict[str, str] = field(default_factory=dict)
     lost: set[str] = field(default_factory=set)
+    ran: bool = False  # whether the submission's code ran in a child for this harvest
+    # Whether a limit or a signal stopped the child: a verdict of this machine and these
+    # limits, not of the code alone.
+    limited: bool = False
 
     def step(self, name: str) -> Step:
         """How step ``name`` ended; a step the child never finished says why."""
@@ -296,10 +300,8 @@ def run(
     labs; without one, this call starts and ends its own. With ``pictures``, figures are also
     drawn as PNG images.
     """
-    folder = workdir / lab.name
-    for part in ("in", "out", "scratch", "harvest"):  # scratch: where no sandbox gives a /tmp
-        (folder / part).mkdir(mode=0o700, parents=True, exist_ok=True)  # the sandbox opens some
-    result = Harvest(lab, module_path, folder / "harvest", inputs=_inputs(lab))
+    result = prepare(lab, module_path, workdir)
+    folder = result.folder.parent
     if module_path is None:
         result.problem = "not submitted"
         return result
@@ -320,8 +322,9 @@ def run(
     with contextlib.ExitStack() as stack:
         if server is None:
             server = stack.enter_context(start_server(workdir, data=[lab.dataset]))
+        result.ran = True
         ended = _run_child(lab, module_path, folder, limits, server, key, pictures)
-    result.problem, result.grader_problem, events = ended
+    result.problem, result.grader_problem, events, result.limited = ended
     record = records.read(events, key, lab, collected=server.active)
     result.steps = {
         name: Step(step.status, clean_message(step.message)) for name, step in record.steps.items()
@@ -342,6 +345,23 @@ def run(
     return result
 
 
+def prepare(lab: Lab, module_path: Path | None, workdir: Path) -> Harvest:
+    """The lab's folders in ``workdir``, and its harvest before anything ran: the grader's
+    inputs, no steps, an empty folder for what is kept."""
+    folder = workdir / lab.name
+    for part in ("in", "out", "scratch", "harvest"):  # scratch: where no sandbox gives a /tmp
+        (folder / part).mkdir(mode=0o700, parents=True, exist_ok=True)  # the sandbox opens some
+    return Harvest(lab, module_path, folder / "harvest", inputs=_inputs(lab))
+
+
+def submitted_files(module_path: Path) -> list[Path]:
+    """The submission's files a harvest of ``module_path`` reads: a notebook alone, or a
+    module and the .py files beside it that it may import."""
+    if module_path.suffix == ".ipynb":
+        return [module_path]
+    return [module_path, *_helpers(module_path)]
+
+
 class SubmissionUnreadable(ValueError):
     """A lab module the grader will not read, with what to do about it."""
 
@@ -358,12 +378,20 @@ def _copy_module(module: Path, folder: Path) -> Path:
             "hand in the lab's .py file itself, not a link to it"
         )
     shutil.copyfile(module, folder / module.name)
+    for path in _helpers(module):
+        shutil.copyfile(path, folder / path.name)
+    return folder / module.name
+
+
+def _helpers(module: Path) -> list[Path]:
+    """The .py files beside a lab module that it may import: plain files, within the caps."""
     helpers = sorted(path for path in module.parent.glob("*.py") if path != module)
+    found = []
     for path in helpers[:MAX_HELPER_MODULES]:
         info = path.lstat()
         if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_MODULE_BYTES:
-            shutil.copyfile(path, folder / path.name)
-    return folder / module.name
+            found.append(path)
+    return found
 
 
 def _module_from_notebook(notebook: Path, folder: Path, lab: Lab) -> tuple[Path, notebooks.Module]:
@@ -407,9 +435,9 @@ def _run_child(
     server: isolation.Server,
     key: str,
     pictures: bool = False,
-) -> tuple[str, str, list[str]]:
-    """Run the harvest child; return what went wrong with it, the grader's part in that, and
-    its events.
+) -> tuple[str, str, list[str], bool]:
+    """Run the harvest child; return what went wrong with it, the grader's part in that, its
+    events, and whether a limit or a signal stopped it.
 
     The first is the submission's doing ('' when nothing went wrong); the second, never
     told as the student's, is set when the grader failed to run the child at all.
@@ -436,28 +464,30 @@ def _run_child(
         child.kill()  # whatever the child left running
     if child.pid is None:
         stopped = "the grader's helper process stopped before it could run this lab"
-        return "", stopped + _last_line(server.log), list(child.events)
+        return "", stopped + _last_line(server.log), list(child.events), True
     if not finished:
         child.wait(forkserver.STOP_SECONDS)  # for its last events and its tree to be gone
         problem = (
             f"still running after {limits.wall_seconds:g} s without using up its CPU time: "
             "look for sleep(), input() or a download that waits forever"
         )
-        return problem, "", list(child.events)
+        return problem, "", list(child.events), True
     if child.over_cpu:
-        return _over_cpu(limits, "its processes together"), "", list(child.events)
+        return _over_cpu(limits, "its processes together"), "", list(child.events), True
     if child.code is None:
-        return "", "the grader's helper process was stopped while this lab ran", []
+        return "", "the grader's helper process was stopped while this lab ran", [], True
     if child.code == harvest.CHANNEL_CLOSED:
         problem = (
             f"closed file descriptor {forkserver.EVENTS_FD}, where the grader hears from it: "
             "close only the files your code opened"
         )
-        return problem, "", list(child.events)
+        return problem, "", list(child.events), False
     if child.code == forkserver.EXIT_CRASHED:
         crashed = _last_line(folder / harvest.OUTPUT)
-        return "", f"the grader could not run this lab's process{crashed}", list(child.events)
-    return _explain_exit(child.code, limits), "", list(child.events)
+        problem = f"the grader could not run this lab's process{crashed}"
+        return "", problem, list(child.events), True
+    # Ended by itself (exit status 0 or not) it ended as its code alone decides.
+    return _explain_exit(child.code, limits), "", list(child.events), child.code < 0
 
 
 def _explain_exit(code: int, limits: Limits) -> str:
