@@ -23,7 +23,7 @@ import pytest
 from PIL import Image, ImageStat
 
 from labkit import cli
-from labkit.batch import classrun
+from labkit.batch import classrun, pool
 from labkit.batch.worker import Options
 from labkit.intake import classfolder
 from labkit.report import feedback, gradebook
@@ -381,6 +381,9 @@ def pytest_configure(config):
         os.kill(os.getpid(), signal.SIGKILL)
     if "# kill the worker with os._exit" in module.read_text():
         os._exit(3)
+    if "# hang the worker" in module.read_text():
+        import time
+        time.sleep(3600)
 """
 SLEEPER = "import time\ntime.sleep(120)\n"  # still harvesting when its batch is stopped
 
@@ -509,6 +512,22 @@ def test_a_dead_worker_costs_only_its_own_row_and_is_graded_again(
     assert (out / "state" / "alice.json").stat().st_mtime_ns == kept
     assert rows(out)["mallory"]["status"] == "graded" and rows(out)["mallory"]["total"] == "13"
     assert (out / "feedback" / "mallory.html").is_file()
+
+
+def test_a_hung_worker_is_stopped_at_its_deadline(deadly_course, tmp_path, monkeypatch):
+    """A grader stuck outside any sandboxed process (here, in a conftest) is no lab's limit;
+    the pool stops its worker once it is past the longest its labs' limits allow, and the
+    row says the grader did not finish, not that the student failed."""
+    reference = (deadly_course / "reference" / "stripes.py").read_text()
+    classroom = make_class(tmp_path / "class", {"hugo": reference + "\n# hang the worker\n"})
+    monkeypatch.setenv(KILL_SWITCH, "1")
+    monkeypatch.setattr(pool, "task_seconds", lambda options: 20.0)
+    started = time.monotonic()
+    classrun.run(classroom, tmp_path / "out", Options(course=deadly_course), 1, progress=False)
+    assert time.monotonic() - started < 120  # not the hour it sleeps
+    hugo = rows(tmp_path / "out")["hugo"]
+    assert hugo["status"] == "error"
+    assert "the grader did not finish grading this submission in 20 s" in hugo["reason"]
 
 
 def solo(submission: Path, course: Path, results: Path) -> dict[str, object]:
@@ -667,6 +686,9 @@ def test_nothing_the_batch_started_outlives_it(mode, deadly_course, tmp_path, mo
     classroom = make_class(tmp_path / "class", {"alice": reference, "zoe": other})
     out = tmp_path / "out"
     monkeypatch.setenv(KILL_SWITCH, "1")
+    temporary = tmp_path / "tmp"  # where the batch's processes keep their temporary files
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))
     command = [sys.executable, "-c", SUBREAPER, mode, classroom, out, deadly_course]
     said, errors = tmp_path / "stdout", tmp_path / "stderr"
     started = time.monotonic()
@@ -682,3 +704,5 @@ def test_nothing_the_batch_started_outlives_it(mode, deadly_course, tmp_path, mo
         assert rows(out)["alice"]["total"] == "13"  # written as it finished, whatever came next
     if mode == "finish":
         assert rows(out)["zoe"]["status"] == "error"
+    if mode != "kill":  # a killed coordinator cannot clean up; everything else does
+        assert list(temporary.iterdir()) == []

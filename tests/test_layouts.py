@@ -7,7 +7,7 @@ from pathlib import Path
 
 from conftest import COURSE, EXERCISES, REFERENCE
 
-from labkit.intake import submission
+from labkit.intake import classfolder, submission
 
 LABS = list(COURSE.labs)
 
@@ -67,3 +67,26 @@ def test_a_repository_is_graded_and_says_which_file(grade, tmp_path):
     assert graded.score("cv1_mnist_intro") == (11, 11), graded.run.stdout.str()[-2000:]
     note = graded.output("cv1_mnist_intro", "submission")
     assert note == "graded exercises/cv1_mnist_intro.py"
+
+
+def test_a_class_folder_takes_each_students_repository_as_labkit_grade_would(tmp_path):
+    """A class of repositories, one cloned and one zipped: the same files as ``locate`` finds,
+    with the helpers beside them, and never the grader's copies."""
+    classroom = tmp_path / "class"
+    repository(classroom / "ana")
+    (classroom / "ana" / "exercises" / "helpers.py").write_text("SIZE = 28\n")
+    repository(tmp_path / "ben")
+    shutil.make_archive(str(classroom / "ben"), "zip", tmp_path, "ben")
+    entries = {e.student: e for e in classfolder.collect(classroom, LABS, tmp_path / "staging")}
+    for student in ("ana", "ben"):
+        files = entries[student].files()
+        assert entries[student].problem == ""
+        assert set(files) >= {"cv1_mnist_intro.py", "cv2_fashion_mnist_intro.py"}
+        assert (
+            files["cv1_mnist_intro.py"].read_text()
+            == (REFERENCE / "cv1_mnist_intro.py").read_text()
+        )
+        assert "cv4_cifar_cnn.py" not in files  # only in reference/, graders/, labkit/, .venv/
+    assert entries["ana"].files()["helpers.py"].read_text() == "SIZE = 28\n"
+    assert "cv1_mnist_intro from exercises/" in entries["ana"].notes
+    assert "cv3_mnist_cnn from notebooks/" in entries["ana"].notes

@@ -34,6 +34,16 @@ def test_os_exit_keeps_what_ran_before_it(tmp_path):
     assert "remove any exit()" in result.problem
 
 
+def test_closing_the_graders_channel_is_the_submissions_doing(tmp_path):
+    """Closing file descriptor 3, where the child reports, costs the step that closed it."""
+    closes = WORKING_PREPROCESS + "def build_model():\n    import os\n    os.close(3)\n"
+    result = run(tmp_path, closes)
+    assert result.step("preprocess").status == harvest.OK
+    assert result.step("build_model").status != harvest.OK
+    assert result.grader_problem == ""
+    assert "closed" in result.problem and "file descriptor 3" in result.problem
+
+
 def test_sys_exit_inside_a_function_costs_only_that_step(tmp_path):
     result = run(tmp_path, WORKING_PREPROCESS + "def build_model():\n    raise SystemExit(3)\n")
     assert "called sys.exit(3)" in result.step("build_model").message

@@ -107,3 +107,21 @@ def test_the_record_stops_at_the_first_event_the_harvest_did_not_write():
     line = json.dumps({records.COLLECTOR: finding})
     assert records.read([line], "k", CV1, collected=True).findings == [("x", "rewritten", "import")]
     assert "in the name of the grader" in records.read([line], "k", CV1, collected=False).forged
+
+
+def test_a_labkit_folder_where_grading_runs_is_never_imported(tmp_path, monkeypatch):
+    """A checkout graded in place may hold a ``labkit/`` of its own; the children ignore it."""
+    planted = tmp_path / "checkout" / "labkit"
+    planted.mkdir(parents=True)
+    marker = tmp_path / "imported"
+    (planted / "__init__.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\nraise SystemExit(9)\n"
+    )
+    monkeypatch.chdir(planted.parent)
+    with isolation.Server(tmp_path / "work", "off") as server:
+        result = runner.run(
+            CV1, ROOT / "reference" / "cv1_mnist_intro.py", tmp_path / "work", Limits(), server
+        )
+    for step in ("import", *CV1.functions):
+        assert result.step(step).status == harvest.OK, result.step(step).message
+    assert not marker.exists()

@@ -171,8 +171,11 @@ class Worker:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def serve(tasks: Connection, parent: int) -> None:
+def serve(tasks: Connection, parent: int, scratch: str = "") -> None:
     """A pool process: grade each task ``tasks`` brings and send back its ``Done``.
+
+    Its temporary files go into ``scratch``, where given: the coordinator removes that
+    folder after the process ends, also when it was killed and could not clean up.
 
     It ends when the pipe closes or brings ``None``, and on SIGTERM, also mid-task: then it
     ends its fork server and sends nothing. On Linux the process that started it sends that
@@ -181,6 +184,8 @@ def serve(tasks: Connection, parent: int) -> None:
     workers; a worker is in a process group of its own.
     """
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if scratch:
+        tempfile.tempdir = scratch
     if hasattr(os, "setpgid"):
         os.setpgid(0, 0)
     _end_with(parent)

@@ -2,7 +2,9 @@
 
 A class folder holds one entry per student, in any of three layouts:
 
-- a folder of lab modules and/or notebooks: the student id is the folder's name;
+- a folder of lab modules and/or notebooks, or a repository holding them: the student id is
+  the folder's name; a lab not at its top is found as ``labkit grade`` finds it
+  (``labkit.intake.submission``), ``exercises/`` first, never in the grader's folders;
 - a ``.zip`` of such a folder: the id is the zip's name without ``.zip``;
 - loose files named the way learning-management systems download them, the student's id
   first and the lab's file name last (``smithj_12345_67890_my_lab.ipynb``): the id
@@ -33,9 +35,10 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO
 
+from labkit.intake import submission
 from labkit.intake.submission import MAX_MODULE_BYTES, MAX_NOTEBOOK_BYTES, SUFFIXES
 
 # The grader's own caps: a larger module or notebook would not be graded anyway.
@@ -121,13 +124,28 @@ def _entry(student: str, paths: list[Path], labs: Sequence[str], staging: Path) 
 
 
 def _from_folder(student: str, folder: Path, labs: Sequence[str], target: Path) -> Entry:
+    """The folder's lab files; a lab not at its top is taken, with the files beside it, from
+    the one subfolder ``labkit grade`` would find it in, as in a repository."""
+    files = _eligible(folder)
+    notes = []
+    for lab, module in submission.locate(folder, labs).items():
+        if module is None or module.parent == folder:
+            continue
+        for name, source in _eligible(module.parent).items():
+            files.setdefault(name, source)
+        notes.append(f"{lab} from {module.parent.relative_to(folder).as_posix()}/")
+    return _staged(student, files, labs, target, "the folder's", notes)
+
+
+def _eligible(folder: Path) -> dict[str, _Source]:
+    """The regular .py and .ipynb files at the top of ``folder``, within the size cap."""
     files = {}
     for path in sorted(folder.iterdir())[:MAX_FILES]:
         info = path.lstat()
         regular = stat.S_ISREG(info.st_mode) and info.st_size <= MAX_FILE_BYTES
         if path.suffix in SUFFIXES and regular:
             files[path.name] = _Source(info.st_size, partial(path.open, "rb"))
-    return _staged(student, files, labs, target, "the folder's")
+    return files
 
 
 def _from_zip(student: str, path: Path, labs: Sequence[str], target: Path) -> Entry:
@@ -147,7 +165,7 @@ def _from_zip(student: str, path: Path, labs: Sequence[str], target: Path) -> En
                     "zip the folder of lab files alone",
                 )
             files = {}
-            for member in members:
+            for member in _by_preference(members):
                 name = Path(member.filename).name
                 if member.is_dir() or Path(name).suffix not in SUFFIXES or name.startswith("."):
                     continue
@@ -158,6 +176,28 @@ def _from_zip(student: str, path: Path, labs: Sequence[str], target: Path) -> En
     except Exception as error:  # a zip is the student's bytes: any way it fails to read
         shutil.rmtree(target, ignore_errors=True)
         return Entry(student, problem=f"the zip cannot be read ({error}): zip the folder again")
+
+
+def _by_preference(members: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
+    """The members a lab file may be taken from, in the order ``labkit grade`` prefers a
+    folder: the zip's top first, then ``exercises/``, then the shallowest; never the grader's
+    folders, hidden ones or virtualenvs'."""
+    folders = {m: PurePosixPath(m.filename.replace("\\", "/")).parent.parts for m in members}
+    kept = [m for m in members if not any(map(_skipped, folders[m]))]
+    top = min((len(folders[m]) for m in kept), default=0)
+    return sorted(
+        kept,
+        key=lambda m: (
+            len(folders[m]) != top,
+            submission.PREFERRED not in folders[m],
+            len(folders[m]),
+            m.filename,
+        ),
+    )
+
+
+def _skipped(folder: str) -> bool:
+    return folder.startswith(".") or folder in submission.SKIPPED or folder.endswith("-packages")
 
 
 def _opener(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> Callable[[], IO[bytes]]:
@@ -215,11 +255,16 @@ def _from_loose(student: str, paths: list[Path], labs: Sequence[str], target: Pa
 
 
 def _staged(
-    student: str, files: dict[str, _Source], labs: Sequence[str], target: Path, what: str
+    student: str,
+    files: dict[str, _Source],
+    labs: Sequence[str],
+    target: Path,
+    what: str,
+    notes: Sequence[str] = (),
 ) -> Entry:
     """The entry with its files copied into ``target``: files too large in all are refused
     unread, and a notebook is set aside where a module of the same lab wins."""
-    notes = []
+    notes = list(notes)
     for lab in labs:
         if f"{lab}.py" in files and f"{lab}.ipynb" in files:
             del files[f"{lab}.ipynb"]

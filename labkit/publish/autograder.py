@@ -220,7 +220,7 @@ def grade(root: Path) -> int:
     if container is not None:
         print(f"container memory {_gib(container)}: each lab's limit {_gib(limit)}")
     command = [
-        *(sys.executable, "-m", "labkit.cli", "grade", "--course", str(root / "source")),
+        *(sys.executable, "-P", "-m", "labkit.cli", "grade", "--course", str(root / "source")),
         *("--submission", str(root / "submission"), "--isolation", "required"),
         *("--results", str(results), "--memory-limit", f"{limit / GIB:g}"),
     ]

@@ -167,7 +167,7 @@ def grade(bundle: Path, checkout: Path) -> int:
             submission.mkdir()
         results_file = Path(scratch) / "results.json"
         command = [
-            *(sys.executable, "-m", "labkit.cli", "grade", "--course", str(course.root)),
+            *(sys.executable, "-P", "-m", "labkit.cli", "grade", "--course", str(course.root)),
             *("--submission", str(submission), "--lab", config["lab"]),
             *("--isolation", config.get("isolation", "required")),
             *("--results", str(results_file), "--feedback", str(checkout / FEEDBACK)),

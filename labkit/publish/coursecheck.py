@@ -445,7 +445,7 @@ def lab_scores(course: Course, folder: Path) -> dict[str, LabScore]:
         results = Path(scratch) / "results.json"
         finished = subprocess.run(
             [
-                *(sys.executable, "-m", "labkit.cli", "grade", "--course", str(course.root)),
+                *(sys.executable, "-P", "-m", "labkit.cli", "grade", "--course", str(course.root)),
                 *("--submission", str(folder), "--results", str(results)),
             ],
             capture_output=True,

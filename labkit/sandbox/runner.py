@@ -447,6 +447,12 @@ def _run_child(
         return _over_cpu(limits, "its processes together"), "", list(child.events)
     if child.code is None:
         return "", "the grader's helper process was stopped while this lab ran", []
+    if child.code == harvest.CHANNEL_CLOSED:
+        problem = (
+            f"closed file descriptor {forkserver.EVENTS_FD}, where the grader hears from it: "
+            "close only the files your code opened"
+        )
+        return problem, "", list(child.events)
     if child.code == forkserver.EXIT_CRASHED:
         crashed = _last_line(folder / harvest.OUTPUT)
         return "", f"the grader could not run this lab's process{crashed}", list(child.events)
