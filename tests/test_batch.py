@@ -620,8 +620,7 @@ if mode == "kill":
     os.kill(coordinator.pid, signal.SIGKILL)
     coordinator.wait()
 else:
-    from labkit import cli
-from labkit.batch import classrun
+    from labkit.batch import classrun
     from labkit.batch.worker import Options
     from labkit.report import feedback
 
