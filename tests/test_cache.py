@@ -16,6 +16,7 @@ from conftest import COURSE, EXERCISES, REFERENCE, ROOT, SUBMISSIONS
 from labkit.batch import classrun
 from labkit.batch.worker import Options
 from labkit.grading import cache
+from labkit.grading.plugin import CACHE_LOG_ENV
 from labkit.sandbox import training
 from labkit.sandbox.training import TrainingResult
 from labkit.spec.course import Course
@@ -178,7 +179,7 @@ def by_student(out: Path) -> dict[str, dict]:
     return found
 
 
-def test_a_class_gets_the_same_grades_cold_warm_and_without_the_cache(tmp_path):
+def test_a_class_gets_the_same_grades_cold_warm_and_without_the_cache(tmp_path, monkeypatch):
     classroom = tmp_path / "class"
     for student, folder in (
         ("reference", REFERENCE),
@@ -187,12 +188,24 @@ def test_a_class_gets_the_same_grades_cold_warm_and_without_the_cache(tmp_path):
     ):
         shutil.copytree(folder, classroom / student)
     kept = tmp_path / "kept"
-    runs = {}
+    runs, logs, harvests = {}, {}, {}
     for name, setting in (("cold", kept), ("warm", kept), ("off", cache.OFF)):
+        log = tmp_path / f"{name}.log"
+        monkeypatch.setenv(CACHE_LOG_ENV, str(log))  # the batch's workers inherit it
         options = Options(course=ROOT, cache=str(setting), labs=LABS)
         classrun.run(classroom, tmp_path / name, options, workers=2, force=True, progress=False)
         runs[name] = by_student(tmp_path / name)
+        lines = log.read_text().splitlines() if log.exists() else []
+        logs[name] = sorted(line for line in lines if line.startswith("training "))
+        harvests[name] = {line.split()[1] for line in lines if line.startswith("harvest ")}
     assert runs["cold"] == runs["warm"] == runs["off"]
+    assert harvests == {"cold": {"miss"}, "warm": {"hit"}, "off": set()}
+    # The stubs train nothing; the others' runs are each looked up once, and found when warm.
+    trained = sorted([*LABS, *LABS])  # the reference's and the equivalent's
+    assert sorted(line.split()[2] for line in logs["cold"]) == trained
+    assert logs["warm"] == [f"training hit {lab}" for lab in trained]
+    assert {f"training miss {lab}" for lab in LABS} <= set(logs["cold"])
+    assert logs["off"] == []
     assert runs["cold"]["reference"]["score"] == runs["cold"]["reference"]["max_score"] == 25
     # The reference's two runs, and the equivalent's where its model is not the same one.
     assert 2 <= len(list(kept.glob("*/*.json"))) <= 4

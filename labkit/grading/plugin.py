@@ -41,6 +41,10 @@ session_key = pytest.StashKey["GradingSession"]()
 MAX_CHECK_MESSAGE = 4000
 MAX_CAUSE = 200  # a cause's short name: a real one is under 80 characters
 note_key = pytest.StashKey[str]()
+# A file every grading run appends a line per cache lookup to (``lookup_line``): for a
+# harness such as the bench that counts hits across runs and batch workers.
+CACHE_LOG_ENV = "LABKIT_CACHE_LOG"
+HIT, MISS = "hit", "miss"
 
 
 class SharedServer:
@@ -75,6 +79,7 @@ class GradingSession:
         self.reused: list[str] = []  # labs whose training run came from the cache
         self.reused_harvests: list[str] = []  # labs whose harvest came from the cache
         self.ran: list[str] = []  # labs whose harvest ran the submission's code
+        self.lookups: list[str] = []  # a log line per cache lookup: see ``lookup_line``
         self.labs: dict[str, Lab] = {}  # every lab the collected graders declare
         self.course: Path | None = None  # the folder holding the graders' folder
         self.limits = limits
@@ -127,6 +132,7 @@ class GradingSession:
                 lab, module, self.limits, self._server, pictures, prepared.inputs
             )
             result = self.harvest_cache.get(key, prepared) if key else None
+            self.lookups.append(lookup_line("harvest", result is not None, lab.name))
         if result is not None:
             self.reused_harvests.append(lab.name)
         else:
@@ -168,6 +174,8 @@ class GradingSession:
         assert self._workdir is not None, "harvests start before anything is trained"
         key = cache.training_key(compiled, lab) if self.cache is not None else ""
         result = self.cache.get(key) if self.cache is not None else None
+        if self.cache is not None:
+            self.lookups.append(lookup_line("training", result is not None, lab.name))
         if result is not None:
             self.reused.append(lab.name)
         else:
@@ -434,6 +442,16 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             sorted(grading.reused), sorted(grading.reused_harvests), sorted(grading.ran)
         )
         Path(log).write_text(json.dumps(dataclasses.asdict(taken)), encoding="utf-8")
+    lookups = os.environ.get(CACHE_LOG_ENV)
+    if lookups:
+        # One short write in append mode: concurrent batch workers' lines do not interleave.
+        with open(lookups, "a", encoding="utf-8") as file:
+            file.write("".join(f"{line}\n" for line in grading.lookups))
+
+
+def lookup_line(kind: str, hit: bool, lab: str) -> str:
+    """A line of ``$LABKIT_CACHE_LOG``: which cache, whether it had the entry, for which lab."""
+    return f"{kind} {HIT if hit else MISS} {lab}"
 
 
 @dataclasses.dataclass(frozen=True)
