@@ -153,6 +153,11 @@ def test_a_training_child_gets_the_same_numbers(cv1_reference, tmp_path):
     assert through_worker.losses == in_process.losses
     assert through_worker.accuracy == in_process.accuracy
     assert through_worker.initial_loss == in_process.initial_loss
+    # The bench's profile: each epoch's steps, within the fit's wall time; CPU time of its own.
+    epochs = through_worker.epoch_seconds
+    assert len(epochs) == CV1.training.epochs and min(epochs) > 0
+    assert sum(epochs) <= through_worker.fit_seconds
+    assert through_worker.fit_cpu_seconds > 0
 
 
 @pytest.mark.skipif(not forkserver.FORKS, reason="training runs in-process here")

@@ -16,7 +16,7 @@ from conftest import COURSE, EXERCISES, REFERENCE, ROOT, SUBMISSIONS
 from labkit.batch import classrun
 from labkit.batch.worker import Options
 from labkit.grading import cache
-from labkit.grading.plugin import CACHE_LOG_ENV
+from labkit.grading.plugin import CACHE_LOG_ENV, lookup_line, reused_in
 from labkit.sandbox import training
 from labkit.sandbox.training import TrainingResult
 from labkit.spec.course import Course
@@ -150,6 +150,20 @@ def test_a_corrupt_entry_is_a_miss_and_is_written_anew(tmp_path):
     assert store.get("ab" * 32) is None and not entry.exists()
     store.put("ab" * 32, result)
     assert store.get("ab" * 32).to_json() == result.to_json()  # NaN fields: compared as text
+
+
+def test_a_cache_log_names_the_labs_found_in_each_cache():
+    log = "".join(
+        f"{lookup_line(kind, hit, lab)}\n"
+        for kind, hit, lab in (
+            ("training", True, "cv1_mnist_intro"),
+            ("training", False, "cv3_mnist_cnn"),
+            ("harvest", True, "cv3_mnist_cnn"),
+            ("training", True, "cv4_cifar_cnn"),
+        )
+    )
+    assert reused_in(log) == ["cv1_mnist_intro", "cv4_cifar_cnn"]
+    assert reused_in(log, "harvest") == ["cv3_mnist_cnn"]
 
 
 def test_faults_and_limits_are_never_kept():
