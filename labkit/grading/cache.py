@@ -25,6 +25,7 @@ import functools
 import hashlib
 import json
 import os
+import platform
 import sys
 import tempfile
 from collections.abc import Callable
@@ -275,4 +276,18 @@ def _code_fingerprint() -> dict[str, str]:
         "tensorflow": tensorflow.__version__,
         "numpy": numpy.__version__,
         "python": sys.version.split()[0],
+        "processor": _processor(),
     }
+
+
+def _processor() -> str:
+    """A hash of what picks TensorFlow's CPU kernels: oneDNN takes other paths, with other
+    roundings, on processors with other instruction sets, or when it is turned off."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            flags = next((line for line in info if line.startswith("flags")), "")
+    except OSError:  # not Linux: the platform's own name of the processor
+        flags = platform.processor()
+    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "")
+    described = [platform.machine(), " ".join(sorted(flags.split())), onednn]
+    return hashlib.sha256("\n".join(described).encode()).hexdigest()
