@@ -329,7 +329,7 @@ def _assignment(text: str) -> tuple[str, str]:
     if not lab or not number.isdigit():
         raise argparse.ArgumentTypeError(
             f"{text!r} is not LAB=ID: the lab's name and the number at the end of its "
-            "assignment's Canvas address, e.g. cv1_mnist_intro=12345"
+            "assignment's Canvas address, e.g. my_lab=12345"
         )
     return lab, number
 

@@ -15,7 +15,7 @@ beside it (every grading run appends its cache lookups to ``$LABKIT_CACHE_LOG``)
 
 Usage: ``nox -s bench -- [--part labs|sandbox|runs|second|class] [--repeat 3] [--lab NAME]
 [--class-size 24] [--workers N]`` (or ``python -m labkit.measure.bench``); a quick run:
-``--part class --class-size 6 --lab cv1_mnist_intro``.
+``--part class --class-size 6 --lab LAB``.
 """
 
 from __future__ import annotations

@@ -165,8 +165,9 @@ def grade(bundle: Path, checkout: Path) -> int:
             submission = Path(scratch) / "empty"
             submission.mkdir()
         results_file = Path(scratch) / "results.json"
+        # No -P: the working folder is the bundle, whose labkit (without hidden checks) grades.
         command = [
-            *(sys.executable, "-P", "-m", "labkit.cli", "grade", "--course", str(course.root)),
+            *(sys.executable, "-m", "labkit.cli", "grade", "--course", str(course.root)),
             *("--submission", str(submission), "--lab", config["lab"]),
             *("--isolation", config.get("isolation", "required")),
             *("--results", str(results_file), "--feedback", str(checkout / FEEDBACK)),
