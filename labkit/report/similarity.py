@@ -36,9 +36,10 @@ from labkit.spec.course import Course
 NOISE_CHARACTERS = 25
 WINDOW = 1
 # A pair is reported when this share of either student's code is found in the other's.
-# Measured on cv3_mnist_cnn (tests/test_similarity.py): among nine honest solutions (the
-# reference, tests/submissions/equivalent and seven rewrites in tests/submissions/similarity)
-# the most alike pair shares 0.28; a copy with every name changed shares 1.00 with its source.
+# Measured on the sample course's first CNN lab (tests/test_similarity.py): among nine honest
+# solutions (the reference, tests/submissions/equivalent and seven rewrites in
+# tests/submissions/similarity) the most alike pair shares 0.28; a copy with every name
+# changed shares 1.00 with its source.
 REPORTED_SHARE = 0.5
 
 
