@@ -43,6 +43,9 @@ def isolated_args(graders: Path, folder: Path) -> list[str]:
         *("--rootdir", str(graders.parent)),
         *("--confcutdir", str(graders)),  # no conftest.py from the folders above
         *("-p", "no:cacheprovider"),  # nothing read from, or written to, .pytest_cache
+        # Its end of the run collects garbage twice, a third of a re-judged submission's
+        # time in a warm batch worker, for warnings that grading never shows.
+        *("-p", "no:unraisableexception"),
     ]
 
 

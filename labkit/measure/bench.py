@@ -265,7 +265,8 @@ def build_class(course: Course, labs: list[str], size: int, classroom: Path) -> 
     Two in three hand in the reference or ``tests/submissions/equivalent`` (in turn); each
     of the rest makes one mistake of ``tests/mistakes.py`` (in turn) in an otherwise correct
     submission, picked evenly from the list. A course without those files gets the
-    reference throughout.
+    reference throughout. Every file ends with its student's name, as no two students' files
+    are the same bytes: a cold grade runs every student's code, as it would in a real class.
     """
     from labkit.measure.calibrate import load_mistakes
 
@@ -287,6 +288,9 @@ def build_class(course: Course, labs: list[str], size: int, classroom: Path) -> 
         if is_wrong:
             mistake = mistakes[(number * wrong // size) * len(mistakes) // wrong]
             (student / f"{mistake.lab}.py").write_text(mistake.apply(course.reference))
+        for module in student.iterdir():
+            with module.open("a", encoding="utf-8") as file:
+                file.write(f"\n# {student.name}\n")
     return correct
 
 
