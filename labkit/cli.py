@@ -334,8 +334,15 @@ def _assignment(text: str) -> tuple[str, str]:
     return lab, number
 
 
-def _add_roster(parser: argparse.ArgumentParser) -> None:
+def _add_roster(parser: argparse.ArgumentParser, purpose: str, required: bool = False) -> None:
     """The options that turn the gradebook into files for Canvas and Moodle."""
+    parser.add_argument(
+        "--roster",
+        type=Path,
+        required=required,
+        metavar="FILE",
+        help=f"a CSV of student ids and their LMS identities: {purpose}",
+    )
     parser.add_argument(
         "--canvas-assignment",
         type=_assignment,
@@ -522,14 +529,7 @@ def _parser() -> argparse.ArgumentParser:
         "other rows stay as they are",
     )
     batching.add_argument("--course", type=Path, help=COURSE_HELP)
-    batching.add_argument(
-        "--roster",
-        type=Path,
-        metavar="FILE",
-        help="a CSV of student ids and their LMS identities: also write canvas.csv and "
-        "moodle.csv next to the gradebook",
-    )
-    _add_roster(batching)
+    _add_roster(batching, "also write canvas.csv and moodle.csv next to the gradebook")
     batching.add_argument(
         "--similarity",
         action="store_true",
@@ -554,15 +554,8 @@ def _parser() -> argparse.ArgumentParser:
         "export", help="write a graded folder's gradebook for Canvas and Moodle, by a roster"
     )
     exporting.add_argument("graded", type=Path, help="the --out folder of grade-batch")
-    exporting.add_argument(
-        "--roster",
-        type=Path,
-        required=True,
-        metavar="FILE",
-        help="a CSV of student ids and their LMS identities (see the README)",
-    )
     exporting.add_argument("--course", type=Path, help=COURSE_HELP)
-    _add_roster(exporting)
+    _add_roster(exporting, "see the README", required=True)
     exporting.set_defaults(run=export, parser=exporting, lab=[])
     releasing = commands.add_parser(
         "release", help="build the student release (no solutions) and Classroom 50 autograders"

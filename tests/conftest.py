@@ -67,6 +67,16 @@ def processes_with(marker: str) -> list[int]:
     return found
 
 
+def by_student(out: Path) -> dict[str, dict]:
+    """A batch's results in ``out``, by student, without their run times."""
+    found = {}
+    for path in sorted((out / "results").glob("*.json")):
+        results = json.loads(path.read_text())
+        results.pop("execution_time")
+        found[path.stem] = results
+    return found
+
+
 def stripes(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """8x8 images with stripes across (label 0), down (1) or diagonal (2), at random phases."""
     rng = np.random.default_rng(seed)

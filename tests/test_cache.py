@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import COURSE, EXERCISES, REFERENCE, ROOT, SUBMISSIONS
+from conftest import COURSE, EXERCISES, REFERENCE, ROOT, SUBMISSIONS, by_student
 
 from labkit.batch import classrun
 from labkit.batch.worker import Options
@@ -199,15 +199,6 @@ def test_the_least_recently_used_entries_go_first(tmp_path):
     kept = {path.stem[:2] for path in entries}
     assert "00" in kept and "01" not in kept
     assert len(entries) == 3
-
-
-def by_student(out: Path) -> dict[str, dict]:
-    found = {}
-    for path in sorted((out / "results").glob("*.json")):
-        results = json.loads(path.read_text())
-        results.pop("execution_time")
-        found[path.stem] = results
-    return found
 
 
 def test_a_class_gets_the_same_grades_cold_warm_and_without_the_cache(tmp_path, monkeypatch):

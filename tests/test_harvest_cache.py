@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import nbformat
 import numpy as np
 import pytest
-from conftest import COURSE, EXERCISES, REFERENCE, ROOT, SUBMISSIONS
+from conftest import COURSE, EXERCISES, REFERENCE, ROOT, SUBMISSIONS, by_student
 from test_mistakes import batches
 
 from labkit.batch import classrun
@@ -276,15 +276,6 @@ def attack(kept: Path) -> str:
         "        pass\n"
         "\n\n_attack()\n"
     )
-
-
-def by_student(out: Path) -> dict[str, dict]:
-    found = {}
-    for path in sorted((out / "results").glob("*.json")):
-        results = json.loads(path.read_text())
-        results.pop("execution_time")
-        found[path.stem] = results
-    return found
 
 
 @pytest.fixture(scope="module")
