@@ -76,10 +76,8 @@ class GradingSession:
         self.artifacts = artifacts
         self.cache = training_cache
         self.harvest_cache = harvest_cache
-        self.reused: list[str] = []  # labs whose training run came from the cache
-        self.reused_harvests: list[str] = []  # labs whose harvest came from the cache
         self.ran: list[str] = []  # labs whose harvest ran the submission's code
-        self.lookups: list[str] = []  # a log line per cache lookup: see ``lookup_line``
+        self.lookups: list[tuple[str, bool, str]] = []  # (cache, hit, lab) per cache lookup
         self.labs: dict[str, Lab] = {}  # every lab the collected graders declare
         self.course: Path | None = None  # the folder holding the graders' folder
         self.limits = limits
@@ -132,10 +130,8 @@ class GradingSession:
                 lab, module, self.limits, self._server, pictures, prepared.inputs
             )
             result = self.harvest_cache.get(key, prepared) if key else None
-            self.lookups.append(lookup_line("harvest", result is not None, lab.name))
-        if result is not None:
-            self.reused_harvests.append(lab.name)
-        else:
+            self.lookups.append(("harvest", result is not None, lab.name))
+        if result is None:
             result = runner.run(lab, module, self._workdir, self.limits, self._server, pictures)
             if key and self.harvest_cache is not None and harvestcache.cacheable(result):
                 with contextlib.suppress(OSError):  # a cache it cannot write costs only reuse
@@ -147,6 +143,10 @@ class GradingSession:
         if self.artifacts is not None:
             artifacts.save_pictures(self.artifacts / lab.name, lab, result.folder)
         return result
+
+    def found(self, kind: str) -> list[str]:
+        """The labs whose lookup in the ``kind`` cache ("harvest", "training") had an entry."""
+        return sorted(lab for cache_kind, hit, lab in self.lookups if cache_kind == kind and hit)
 
     def open(self) -> None:
         """Start the fork server that harvest children come from, if it is not running yet."""
@@ -175,10 +175,8 @@ class GradingSession:
         key = cache.training_key(compiled, lab) if self.cache is not None else ""
         result = self.cache.get(key) if self.cache is not None else None
         if self.cache is not None:
-            self.lookups.append(lookup_line("training", result is not None, lab.name))
-        if result is not None:
-            self.reused.append(lab.name)
-        else:
+            self.lookups.append(("training", result is not None, lab.name))
+        if result is None:
             grader = trainer.Trainer(self._server, self.limits)
             result = grader.train(compiled, lab, self._workdir / f"{lab.name}.training")
             if self.cache is not None and cache.cacheable(result):
@@ -434,19 +432,17 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         seconds = time.monotonic() - grading.started
         checkresults.write_results(Path(results_file), grading.results, seconds)
         terminalreporter.write_line(f"results written to {results_file}")
-    for line in reused_lines(grading.reused_harvests, grading.reused):
+    for line in reused_lines(grading.found("harvest"), grading.found("training")):
         terminalreporter.write_line(line)
     log = config.getoption("cache_log")
     if log:
-        taken = CacheLog(
-            sorted(grading.reused), sorted(grading.reused_harvests), sorted(grading.ran)
-        )
+        taken = CacheLog(grading.found("training"), grading.found("harvest"), sorted(grading.ran))
         Path(log).write_text(json.dumps(dataclasses.asdict(taken)), encoding="utf-8")
     lookups = os.environ.get(CACHE_LOG_ENV)
     if lookups:
         # One short write in append mode: concurrent batch workers' lines do not interleave.
         with open(lookups, "a", encoding="utf-8") as file:
-            file.write("".join(f"{line}\n" for line in grading.lookups))
+            file.write("".join(f"{lookup_line(*lookup)}\n" for lookup in grading.lookups))
 
 
 def lookup_line(kind: str, hit: bool, lab: str) -> str:
