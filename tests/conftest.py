@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,20 @@ def processes_with(marker: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def labkit_grade(
+    *args: str, cwd: Path = ROOT, timeout: float = 300, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """``labkit grade ARGS`` in a process of its own, as a user runs it, with ``env`` added."""
+    return subprocess.run(
+        [sys.executable, "-m", "labkit.cli", "grade", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **env},
+    )
 
 
 def by_student(out: Path) -> dict[str, dict]:

@@ -3,23 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
-from conftest import REFERENCE, ROOT
-
-
-def labkit(*args: str, cwd=ROOT, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "labkit.cli", "grade", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **env},
-    )
+from conftest import REFERENCE
+from conftest import labkit_grade as labkit
 
 
 @pytest.mark.parametrize(

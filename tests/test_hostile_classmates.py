@@ -12,17 +12,15 @@ only its own points, with its own output saying what went wrong:
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 import xmlschema
-from conftest import COURSE, EXERCISES, GRADERS, REFERENCE, SUBMISSIONS, Graded
+from conftest import COURSE, EXERCISES, GRADERS, REFERENCE, SUBMISSIONS, Graded, labkit_grade
 
 from labkit.intake import notebooks
 
@@ -58,14 +56,7 @@ def full_marks(graded: Graded, lab: str) -> bool:
 
 
 def labkit(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "labkit.cli", "grade", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, **env},
-    )
+    return labkit_grade(*args, cwd=cwd, timeout=600, **env)
 
 
 # 5. Notebook conversion is bounded. Each payload's size took seconds before the fix and grew
