@@ -151,10 +151,11 @@ def test_a_grader_error_in_training_is_not_a_failed_check():
 
 def test_a_fork_server_that_is_gone_is_the_graders_fault(tmp_path):
     with runner.start_server(tmp_path / "work", data=[CV1.dataset]) as server:
-        server.ready.wait(forkserver.STARTUP_SECONDS)
-        assert server.server._process is not None
-        server.server._process.kill()
-        server.server._process.wait()
+        fork_server = server.warm()
+        fork_server.ready.wait(forkserver.STARTUP_SECONDS)
+        assert fork_server._process is not None
+        fork_server._process.kill()
+        fork_server._process.wait()
         harvest = runner.run(
             CV1, REFERENCE / "cv1_mnist_intro.py", tmp_path / "work", Limits(), server
         )

@@ -20,7 +20,7 @@ from conftest import COURSE, EXERCISES, REFERENCE, ROOT, SUBMISSIONS, by_student
 from test_mistakes import batches
 
 from labkit.batch import classrun
-from labkit.batch.worker import Options
+from labkit.batch.worker import Options, Task, Worker
 from labkit.grading import cache, harvestcache
 from labkit.grading.harvestcache import HarvestCache
 from labkit.grading.plugin import CacheLog
@@ -243,6 +243,24 @@ def test_a_submission_is_re_judged_only_when_no_lab_ran_its_code(tmp_path):
     ):
         log.write_text(json.dumps({"training": [], "harvests": harvests, "ran": ran}))
         assert CacheLog.read(log).rejudged is rejudged
+
+
+def test_a_worker_starts_its_fork_server_only_for_code_that_must_run(stripes_course, tmp_path):
+    """The fork server's import of TensorFlow was most of a re-judge: a batch worker whose
+    every lab is judged from kept harvests and training runs never starts one."""
+    options = Options(course=stripes_course, cache=str(tmp_path / "cache"))
+    (tmp_path / "alice").mkdir()
+    shutil.copy(stripes_course / "reference" / "stripes.py", tmp_path / "alice")
+    task = Task("alice", options, folder=tmp_path / "alice")
+    for afresh in (True, False):
+        worker = Worker(options)
+        try:
+            done = worker.grade(task)
+            assert done.results is not None, done.problem
+            assert done.results["score"] == done.results["max_score"]
+            assert (done.rejudged, worker.server.started) == (not afresh, afresh)
+        finally:
+            worker.close()
 
 
 # The same grade, cache or not: one class of every kind of submission graded three times.

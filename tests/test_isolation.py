@@ -124,8 +124,24 @@ def test_killing_its_parent_costs_only_its_own_lab(server):
     attack(server, ATTACKS / "kill_parent.py")
     sibling.join()
     assert all(step.status == harvest.OK for step in outcomes[0].steps.values())
-    assert server.server.alive
+    assert server.warm().alive
     assert reference_cv3().step("compile_model").status == harvest.OK  # the server still serves
+
+
+def test_a_server_first_started_by_a_passing_thread_outlives_it(tmp_path):
+    """A batch worker's server starts with the first harvest that must run, in that harvest's
+    thread, which ends with the run; bubblewrap's --die-with-parent follows the thread that
+    started it, not the process."""
+    with isolation.Server(tmp_path / "work", "required", data=[CV1.dataset]) as server:
+        assert not server.started  # nothing ran yet, so nothing imported TensorFlow
+        passing = threading.Thread(target=lambda: attack(server, REFERENCE / "cv1_mnist_intro.py"))
+        passing.start()
+        passing.join()
+        assert server.started
+        time.sleep(1)  # time for a server that dies with the thread to be gone
+        assert server.warm().alive
+        later = attack(server, REFERENCE / "cv1_mnist_intro.py")
+        assert later.step("compile_model").status == harvest.OK, later.problem
 
 
 @pytest.mark.skipif(
@@ -218,7 +234,7 @@ from labkit.spec.limits import Limits
 workdir, module, memory = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 lab = Lab.from_json(json.loads(sys.stdin.read()))
 with isolation.Server(workdir, "required", data=[lab.dataset]) as server:
-    server.ready.wait(300)
+    server.warm().ready.wait(300)
     # The operator's limit: what the grader and its server use, and 512 MiB more.
     used = int((memory / "memory.usage_in_bytes").read_text())
     (memory / "memory.limit_in_bytes").write_text(str(used + 2**29))

@@ -144,7 +144,7 @@ def test_killing_all_it_may_costs_only_its_own_lab(server):
     attack(server, ATTACKS / "kill_all.py")  # Linux spares the caller of kill(-1) itself
     thread.join()
     assert all(step.status == harvest.OK for step in sibling[0].steps.values())
-    assert server.server.alive
+    assert server.warm().alive
     assert attack(server, REFERENCE / "cv1_mnist_intro.py").step("compile_model").status == "ok"
 
 

@@ -158,6 +158,9 @@ class GradingSession:
             self._workdir = Path(tempfile.mkdtemp(prefix="labkit-"))
             data = [lab.dataset for lab in self.labs.values()]
             self._server = runner.start_server(self._workdir, self.isolation_mode, data)
+            # Started now, its import of TensorFlow overlaps the grader's own. A batch
+            # worker's shared server starts only when a submission's code must run.
+            self._server.warm()
 
     def once(self, lab_name: str, failure: CheckFailed) -> str:
         """The failure's message the first time its causes show up in a lab, then one line."""

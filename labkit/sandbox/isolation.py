@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import itertools
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -231,8 +232,15 @@ class Server:
         extra = [*binds, *self.cgroups.binds()]
         prefix = _command(self.binary, workdir, env, extra) if self.binary else []
         self.log = workdir / SERVER_LOG
-        self.server = forkserver.ForkServer(env, forks, prefix, self.log)
-        self.ready = self.server.ready  # set once the server has imported what children need
+        self._forks = forks
+        # The fork server starts with the first child, or ``warm``: a run that reuses every
+        # harvest and training run never pays for its import of TensorFlow.
+        self._launch = functools.partial(forkserver.ForkServer, env, forks, prefix, self.log)
+        self._server: forkserver.ForkServer | None = None
+        self._launching = threading.Lock()
+        self._closed = False
+        self._closing = threading.Event()
+        self._preloads: list[Dataset] = []  # for the server to read once it runs
 
     def __enter__(self) -> Server:
         return self
@@ -243,7 +251,47 @@ class Server:
     @property
     def forks(self) -> bool:
         """Whether children are forked from one warm process (Linux) or start afresh."""
-        return self.server.forks
+        return self._forks
+
+    @property
+    def started(self) -> bool:
+        """Whether the fork server was started: by a child, or by ``warm``."""
+        return self._server is not None
+
+    def warm(self) -> forkserver.ForkServer:
+        """The fork server, started now if it has not been: its import of TensorFlow then
+        overlaps the grader's own. Its ``ready`` is set once it has imported it."""
+        with self._launching:
+            if self._closed:
+                raise RuntimeError("the run's sandbox was closed: it starts no more children")
+            if self._server is None:
+                self._server = self._launch_in_own_thread()
+                if self._preloads:
+                    self._server.preload(self._preloads)
+            return self._server
+
+    def _launch_in_own_thread(self) -> forkserver.ForkServer:
+        """Start the fork server from a thread that lives until ``close``.
+
+        bubblewrap ends its sandbox when the thread that started it ends (its
+        ``--die-with-parent`` is PR_SET_PDEATHSIG, which is per thread): started from a
+        harvest's thread, the server would die with that thread at the end of the run.
+        """
+        launched: queue.Queue[forkserver.ForkServer | BaseException] = queue.Queue()
+
+        def launch() -> None:
+            try:
+                launched.put(self._launch())
+            except BaseException as error:  # told to the caller, in its own thread
+                launched.put(error)
+                return
+            self._closing.wait()
+
+        threading.Thread(target=launch, name="labkit-fork-server", daemon=True).start()
+        found = launched.get()
+        if isinstance(found, BaseException):
+            raise found
+        return found
 
     @property
     def active(self) -> bool:
@@ -316,7 +364,7 @@ class Server:
                 "covered": [CGROUP_MOUNT] if self.cgroups.folders else [],
                 "collect": bool(request.get("collect")),
             }
-        child = self.server.start(request)
+        child = self.warm().start(request)
         if request.get("cgroups") and self.cgroups.cpu_seconds(name) is not None:
             # The whole tree's CPU time, against the limit each of its processes has: past
             # the kernel's own grace for one process, the tree is stopped as one would be.
@@ -346,7 +394,7 @@ class Server:
             "cgroups": self.cgroups.add(name, memory_bytes, mounted=False),
             "user": {"uid": uid, "tasks": MAX_TASKS},
         }
-        child = self.server.start(request)
+        child = self.warm().start(request)
         with self._users_lock:
             self._running[uid] = child
         return child
@@ -354,11 +402,19 @@ class Server:
     def preload(self, wanted: list[Dataset]) -> None:
         """Have the server read these datasets once, for the children it forks later."""
         self.stage()
-        self.server.preload(wanted)
+        with self._launching:
+            if self._server is None:
+                self._preloads += wanted
+                return
+        self._server.preload(wanted)
 
     def close(self) -> None:
         """End the server and every child, then remove the run's cgroups and staged data."""
-        self.server.close()
+        with self._launching:
+            self._closed = True
+            if self._server is not None:
+                self._server.close()
+            self._closing.set()  # the thread that started the server may end
         self.cgroups.remove()
         shutil.rmtree(self.data_folder, ignore_errors=True)
         if self.users is not None:
