@@ -13,6 +13,7 @@ Usage: ``html = feedback.page("smithj", results, Path("out/artifacts/smithj"), c
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Sequence
 from html import escape
@@ -23,6 +24,8 @@ from labkit.report import artifacts, checkresults, pages, scoretable
 from labkit.report.checkresults import CheckResult, Fault, points_text, score_text
 from labkit.spec.course import Course
 from labkit.spec.lab import FIGURE, Lab, Value
+
+MAX_DRAWN = 256  # plots kept per kind, of some 30 KB each
 
 
 def page(student: str, results: dict[str, Any], folder: Path, course: Course) -> str:
@@ -150,14 +153,12 @@ def _figures(folder: Path, lab: Lab | None) -> list[str]:
     figures = []
     training = found["training"]
     if training is not None and training.losses:
-        figures.append(
-            pages.figure(_training_curve(training), "The grader's training run of your model")
-        )
+        curve = _training_curve(tuple(training.losses), tuple(training.accuracies))
+        figures.append(pages.figure(curve, "The grader's training run of your model"))
     if training is not None and training.confusion:
-        names = list(lab.class_names) if lab and lab.class_names else None
-        figures.append(
-            pages.figure(_confusion(training.confusion, names), "Confusion matrix on the test set")
-        )
+        names = tuple(lab.class_names) if lab and lab.class_names else None
+        matrix = _confusion(tuple(map(tuple, training.confusion)), names)
+        figures.append(pages.figure(matrix, "Confusion matrix on the test set"))
     made_up = _made_up_figures(lab) if lab else set()
     for picture_name, path in found["pictures"].items():
         figures.append(pages.figure(path.read_bytes(), _picture_caption(picture_name, made_up)))
@@ -203,14 +204,16 @@ def _pyplot() -> Any:
     return plt
 
 
-def _training_curve(training: Any) -> bytes:
+# Drawn once per process for each distinct run: in a class most students hand in the same
+# model, whose training the grading cache reuses, so their plots are the same too.
+@functools.lru_cache(maxsize=MAX_DRAWN)
+def _training_curve(losses: tuple[float, ...], accuracies: tuple[float, ...]) -> bytes:
     plt = _pyplot()
     figure, (loss, accuracy) = plt.subplots(1, 2, figsize=(8, 3))
-    epochs = range(1, len(training.losses) + 1)
-    loss.plot(epochs, training.losses, marker="o")
+    loss.plot(range(1, len(losses) + 1), losses, marker="o")
     loss.set(xlabel="epoch", ylabel="training loss", title="Loss")
-    if training.accuracies:
-        accuracy.plot(range(1, len(training.accuracies) + 1), training.accuracies, marker="o")
+    if accuracies:
+        accuracy.plot(range(1, len(accuracies) + 1), accuracies, marker="o")
     accuracy.set(xlabel="epoch", ylabel="test accuracy", title="Accuracy", ylim=(0, 1))
     for ax in (loss, accuracy):
         ax.xaxis.get_major_locator().set_params(integer=True)
@@ -218,7 +221,8 @@ def _training_curve(training: Any) -> bytes:
     return _png(figure)
 
 
-def _confusion(matrix: list[list[int]], names: list[str] | None) -> bytes:
+@functools.lru_cache(maxsize=MAX_DRAWN)
+def _confusion(matrix: tuple[tuple[int, ...], ...], names: tuple[str, ...] | None) -> bytes:
     plt = _pyplot()
     size = len(matrix)
     labels = names or [str(index) for index in range(size)]
