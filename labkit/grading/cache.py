@@ -27,13 +27,12 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from labkit.report.files import entry_path, evict, write_atomically
 from labkit.sandbox import screen
 from labkit.sandbox.training import TrainingResult
 from labkit.spec import datasets
@@ -98,41 +97,6 @@ class Cache:
         path = entry_path(self.folder, key, SUFFIX)
         write_atomically(path, lambda file: file.write(result.to_json().encode()))
         evict(self.folder, SUFFIX, self.max_bytes)
-
-
-def entry_path(folder: Path, key: str, suffix: str) -> Path:
-    """Where the entry ``key`` of a kind (its ``suffix``) lives in a cache ``folder``."""
-    return folder / key[:2] / f"{key}{suffix}"
-
-
-def write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Write ``path`` with ``write``, whole or not at all: a reader never sees it half done."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".partial", delete=False) as partial:
-        try:
-            write(partial)
-        except BaseException:
-            partial.close()
-            os.unlink(partial.name)
-            raise
-    os.replace(partial.name, path)
-
-
-def evict(folder: Path, suffix: str, max_bytes: int) -> None:
-    """Keep the entries of one kind under ``max_bytes``, dropping the least recently used."""
-    entries = []
-    for path in folder.glob(f"*/*{suffix}"):
-        try:
-            info = path.stat()
-        except OSError:
-            continue  # another worker removed it meanwhile
-        entries.append((info.st_mtime, info.st_size, path))
-    total = sum(size for _, size, _ in entries)
-    for _, size, path in sorted(entries):
-        if total <= max_bytes:
-            break
-        path.unlink(missing_ok=True)
-        total -= size
 
 
 def cacheable(result: TrainingResult) -> bool:

@@ -37,7 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from labkit.grading.cache import data_fingerprint, entry_path, evict, write_atomically
+from labkit.grading.cache import data_fingerprint
+from labkit.report.files import entry_path, evict, write_atomically
 from labkit.sandbox import isolation, runner
 from labkit.sandbox.records import Step
 from labkit.spec.lab import Lab

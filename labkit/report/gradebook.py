@@ -12,12 +12,13 @@ Usage: ``gradebook.write(Path("out/gradebook.csv"), rows, ["my_lab"])``
 from __future__ import annotations
 
 import csv
-import os
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.report.checkresults import COULD_NOT_GRADE
+from labkit.report.files import write_atomically
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 UNGRADED = COULD_NOT_GRADE  # the grader failed on part of it: grade it again
@@ -42,26 +43,25 @@ class Row:
 
 def write(path: Path, rows: Sequence[Row], labs: Sequence[str]) -> None:
     """Write the gradebook whole, replacing any earlier one only once it is complete."""
-    partial = path.with_name(f".{path.name}.partial")
-    with partial.open("w", encoding="utf-8-sig", newline="") as file:
-        writer = csv.writer(file)
-        header = ["student", *labs, "total", "max_score", "status", "reason", "seconds"]
-        writer.writerow([*header, "grading"])
-        for row in rows:
-            scores = [_number(row.scores[lab]) if lab in row.scores else "" for lab in labs]
-            writer.writerow(
-                [
-                    _text(row.student),
-                    *scores,
-                    _number(row.total),
-                    _number(row.max_score),
-                    row.status,
-                    _text(row.reason),
-                    f"{row.seconds:.1f}",
-                    row.grading,
-                ]
-            )
-    os.replace(partial, path)
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    header = ["student", *labs, "total", "max_score", "status", "reason", "seconds"]
+    writer.writerow([*header, "grading"])
+    for row in rows:
+        scores = [number(row.scores[lab]) if lab in row.scores else "" for lab in labs]
+        writer.writerow(
+            [
+                _text(row.student),
+                *scores,
+                number(row.total),
+                number(row.max_score),
+                row.status,
+                _text(row.reason),
+                f"{row.seconds:.1f}",
+                row.grading,
+            ]
+        )
+    write_atomically(path, lambda file: file.write(text.getvalue().encode("utf-8-sig")))
 
 
 def read(path: Path) -> list[dict[str, str]]:
@@ -69,7 +69,8 @@ def read(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(file))
 
 
-def _number(value: float) -> str:
+def number(value: float) -> str:
+    """A score as the gradebook and the LMS exports write it: 3, not 3.0; 2.5."""
     return f"{value:g}"
 
 

@@ -24,11 +24,13 @@ Usage: ``lms.export(Path("graded"), roster, titles, points, {"my_lab": "1234"})`
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit.report import gradebook
+from labkit.report.files import write_atomically
 from labkit.report.roster import Person
 
 CANVAS_STUDENT_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
@@ -83,7 +85,7 @@ def export(
         header = [f"{titles[lab]} ({ids[lab]})" if lab in ids else titles[lab] for lab in labs]
         lines = [
             [*CANVAS_STUDENT_COLUMNS, *header],
-            [POINTS_POSSIBLE, "", "", "", "", *(_number(points[lab]) for lab in labs)],
+            [POINTS_POSSIBLE, "", "", "", "", *(gradebook.number(points[lab]) for lab in labs)],
         ]
         for person in people.values():
             if not _in_canvas(person):
@@ -117,14 +119,9 @@ def _student(row: Mapping[str, str]) -> str:
     return student[1:] if quoted else student
 
 
-def _number(value: float) -> str:
-    return f"{value:g}"
-
-
 def _write(path: Path, lines: Sequence[Sequence[str]]) -> Path:
     """Write a CSV file whole, in plain UTF-8 as both importers read it."""
-    partial = path.with_name(f".{path.name}.partial")
-    with partial.open("w", encoding="utf-8", newline="") as file:
-        csv.writer(file).writerows(lines)
-    partial.replace(path)
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows(lines)
+    write_atomically(path, lambda file: file.write(text.getvalue().encode("utf-8")))
     return path
