@@ -24,6 +24,7 @@ from labkit.grading.plugin import CacheLog, reused_lines
 from labkit.intake import submission
 from labkit.publish import scaffold
 from labkit.report import checkresults, junit, roster, scoretable
+from labkit.report.plots import Plots
 from labkit.sandbox import isolation
 from labkit.spec.course import Course, CourseError, labs_table
 from labkit.spec.limits import Limits, SettingError, add_options
@@ -106,7 +107,8 @@ def grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(scoretable.table(checks, titles, course.hidden_points))
         _write_reports(args, checks, titles, course.hidden_points, results["execution_time"])
         if args.feedback:
-            _write_feedback(args.feedback, args.submission, results, kept, course)
+            plots = Plots(_cache_folder(args))
+            _write_feedback(args.feedback, args.submission, results, kept, course, plots)
         if args.results:
             print(f"results written to {args.results}")
         reused = CacheLog.read(reused_log)
@@ -143,14 +145,25 @@ def _write_reports(
 
 
 def _write_feedback(
-    path: Path, graded: Path, results: dict[str, Any], kept: Path, course: Course
+    path: Path, graded: Path, results: dict[str, Any], kept: Path, course: Course, plots: Plots
 ) -> None:
     """The feedback page batch grading sends, for this one submission: the table with its
     hints, the grader's training run of each model and the figures the code drew."""
     from labkit.report import feedback
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(feedback.page(graded.name, results, kept, course), encoding="utf-8")
+    page = feedback.page(graded.name, results, kept, course, plots)
+    path.write_text(page, encoding="utf-8")
+
+
+def _cache_folder(args: argparse.Namespace) -> Path | None:
+    """The grading cache's folder for this run, as the plugin finds it; None when off."""
+    if args.no_cache:
+        return None
+    kept = cache.Cache.from_setting(
+        str(args.cache) if args.cache else os.environ.get(cache.CACHE_ENV)
+    )
+    return kept.folder if kept else None
 
 
 def _pytest_args(args: argparse.Namespace, graders: Path, folder: Path) -> list[str]:

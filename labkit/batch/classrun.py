@@ -38,10 +38,11 @@ from typing import Any
 
 from labkit.batch import pool
 from labkit.batch.worker import Done, Options, Task, grade
-from labkit.grading.cache import CACHE_ENV
+from labkit.grading.cache import CACHE_ENV, OFF
 from labkit.intake import classfolder
 from labkit.report import checkresults, feedback, gradebook, summary
 from labkit.report.gradebook import FINAL, UNGRADED, Row
+from labkit.report.plots import Plots
 from labkit.spec.course import Course
 
 STATE_VERSION = "1"
@@ -65,13 +66,15 @@ def run(
 
     With ``only``, grade those students again and keep the other rows of the last run.
 
-    The grader's training runs are kept in ``out/cache`` unless ``options.cache`` or
-    ``$LABKIT_CACHE`` names another folder, or "off".
+    The harvests, the grader's training runs and their plots are kept in ``out/cache``
+    unless ``options.cache`` or ``$LABKIT_CACHE`` names another folder, or "off".
     """
     if not options.cache:
         options = replace(options, cache=os.environ.get(CACHE_ENV) or str(out / "cache"))
     course = Course(options.course)
     labs = list(options.labs or course.labs)
+    # Kept beside the training runs they show: a regrade that reuses those draws no plot.
+    plots = Plots(None if options.cache == OFF else Path(options.cache))
     for folder in ("results", "feedback", "state", "artifacts"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     version = grader_version(course)
@@ -98,7 +101,7 @@ def run(
             with contextlib.closing(graded):  # on the way out, whatever the way: ends workers
                 for done in graded:
                     entry, digest = pending[done.student]
-                    rows[done.student] = _record(out, course, labs, entry, digest, done)
+                    rows[done.student] = _record(out, course, labs, entry, digest, done, plots)
                     write_gradebook()
         finally:
             ordered = write_gradebook()
@@ -302,7 +305,13 @@ def _progress_bar(total: int, shown: bool) -> Iterator[Callable[[], None]]:
 
 
 def _record(
-    out: Path, course: Course, labs: list[str], entry: classfolder.Entry, digest: str, done: Done
+    out: Path,
+    course: Course,
+    labs: list[str],
+    entry: classfolder.Entry,
+    digest: str,
+    done: Done,
+    plots: Plots,
 ) -> Row:
     """Write one graded submission's outputs; return its gradebook row.
 
@@ -320,7 +329,7 @@ def _record(
     else:
         checkresults.write_json(out / "results" / f"{done.student}.json", done.results)
         row = _row(done, labs, entry.notes)
-        page = feedback.page(done.student, done.results, artifacts, course)
+        page = feedback.page(done.student, done.results, artifacts, course, plots)
         (out / "feedback" / f"{done.student}.html").write_text(page, encoding="utf-8")
     checkresults.write_json(
         out / "state" / f"{done.student}.json", {"hash": digest, "row": asdict(row)}

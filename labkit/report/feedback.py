@@ -5,7 +5,7 @@ the rest of the lab in a section that opens on a click; a lab passed in full say
 line. Labs not handed in are one line each, at the end. Each lab also shows the grader's
 own training run of the student's model (loss and test accuracy per epoch), its confusion
 matrix on the test subset, and the figures their code drew; a figure of values the grader
-made up says so in its caption. Plots are drawn with matplotlib and embedded; every text
+made up says so in its caption. Plots are drawn with matplotlib (``plots``) and embedded; every text
 that came from a submission is escaped.
 
 Usage: ``html = feedback.page("smithj", results, Path("out/artifacts/smithj"), course)``
@@ -13,8 +13,6 @@ Usage: ``html = feedback.page("smithj", results, Path("out/artifacts/smithj"), c
 
 from __future__ import annotations
 
-import functools
-import io
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
@@ -22,14 +20,21 @@ from typing import Any
 
 from labkit.report import artifacts, checkresults, pages, scoretable
 from labkit.report.checkresults import CheckResult, Fault, points_text, score_text
+from labkit.report.plots import Plots
 from labkit.spec.course import Course
 from labkit.spec.lab import FIGURE, Lab, Value
 
-MAX_DRAWN = 256  # plots kept per kind, of some 30 KB each
 
-
-def page(student: str, results: dict[str, Any], folder: Path, course: Course) -> str:
-    """The feedback page for one student's results and the artifacts kept in ``folder``."""
+def page(
+    student: str,
+    results: dict[str, Any],
+    folder: Path,
+    course: Course,
+    plots: Plots | None = None,
+) -> str:
+    """The feedback page for one student's results and the artifacts kept in ``folder``;
+    ``plots`` draws the training runs' plots, or finds them drawn already."""
+    plots = plots or Plots()
     checks = checkresults.results_from_json(results)
     titles = {name: lab.title for name, lab in course.labs.items()}
     labs = {
@@ -51,7 +56,7 @@ def page(student: str, results: dict[str, Any], folder: Path, course: Course) ->
             f'<section><h2>{escape(title)} <span class="score">{score_text(mine)}</span></h2>'
         )
         parts.extend(lab_checks(mine))
-        parts.extend(_figures(folder / name, course.labs.get(name)))
+        parts.extend(_figures(folder / name, course.labs.get(name), plots))
         parts.append("</section>")
     if missing:
         parts.append("<h2>Not handed in</h2><ul>")
@@ -147,17 +152,17 @@ def _submission_message(checks: Sequence[CheckResult]) -> str:
     return said[len(checkresults.NOT_SUBMITTED) :].lstrip(": ").capitalize()
 
 
-def _figures(folder: Path, lab: Lab | None) -> list[str]:
+def _figures(folder: Path, lab: Lab | None, plots: Plots) -> list[str]:
     """The grader's training run, its confusion matrix and the student's figures."""
     found = artifacts.load(folder)
     figures = []
     training = found["training"]
     if training is not None and training.losses:
-        curve = _training_curve(tuple(training.losses), tuple(training.accuracies))
+        curve = plots.training_curve(training.losses, training.accuracies)
         figures.append(pages.figure(curve, "The grader's training run of your model"))
     if training is not None and training.confusion:
-        names = tuple(lab.class_names) if lab and lab.class_names else None
-        matrix = _confusion(tuple(map(tuple, training.confusion)), names)
+        names = lab.class_names if lab and lab.class_names else None
+        matrix = plots.confusion(training.confusion, names)
         figures.append(pages.figure(matrix, "Confusion matrix on the test set"))
     made_up = _made_up_figures(lab) if lab else set()
     for picture_name, path in found["pictures"].items():
@@ -184,58 +189,3 @@ def _picture_caption(function: str, made_up: set[str]) -> str:
             "not from your training"
         )
     return f"Your {function}() figure"
-
-
-def _png(figure: Any) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80, metadata={"Software": None})
-    plt.close(figure)
-    return buffer.getvalue()
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-# Drawn once per process for each distinct run: in a class most students hand in the same
-# model, whose training the grading cache reuses, so their plots are the same too.
-@functools.lru_cache(maxsize=MAX_DRAWN)
-def _training_curve(losses: tuple[float, ...], accuracies: tuple[float, ...]) -> bytes:
-    plt = _pyplot()
-    figure, (loss, accuracy) = plt.subplots(1, 2, figsize=(8, 3))
-    loss.plot(range(1, len(losses) + 1), losses, marker="o")
-    loss.set(xlabel="epoch", ylabel="training loss", title="Loss")
-    if accuracies:
-        accuracy.plot(range(1, len(accuracies) + 1), accuracies, marker="o")
-    accuracy.set(xlabel="epoch", ylabel="test accuracy", title="Accuracy", ylim=(0, 1))
-    for ax in (loss, accuracy):
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    figure.tight_layout()
-    return _png(figure)
-
-
-@functools.lru_cache(maxsize=MAX_DRAWN)
-def _confusion(matrix: tuple[tuple[int, ...], ...], names: tuple[str, ...] | None) -> bytes:
-    plt = _pyplot()
-    size = len(matrix)
-    labels = names or [str(index) for index in range(size)]
-    figure, ax = plt.subplots(figsize=(1.5 + 0.5 * size, 1.2 + 0.5 * size))
-    ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(size), labels, rotation=60, ha="right")
-    ax.set_yticks(range(size), labels)
-    ax.set(xlabel="predicted", ylabel="true class")
-    top = max(max(row) for row in matrix) or 1
-    for row in range(size):
-        for column in range(size):
-            value = matrix[row][column]
-            colour = "white" if value > top / 2 else "black"
-            ax.text(column, row, str(value), ha="center", va="center", fontsize=7, color=colour)
-    figure.tight_layout()
-    return _png(figure)
