@@ -17,7 +17,7 @@ from keras import layers
 
 from labkit.judge import architecture, checks
 from labkit.judge.grader import HISTORY
-from labkit.sandbox import figures, training
+from labkit.sandbox import figures, screen, training
 from labkit.sandbox.training import TrainingResult
 from labkit.spec.failures import CheckFailed
 
@@ -234,6 +234,41 @@ def test_functional_model_with_activation_layers_folds_them():
     # A relu after the output Dense is folded in too, and is wrong there.
     with pytest.raises(CheckFailed, match="output layer"):
         checks.structure(found, CV3)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        lambda: sequential(*cv3_layers()),
+        functional_cv3,
+        lambda: sequential(*cv3_layers(pool2=None), layers.Dropout(0.1)),
+        lambda: sequential(layers.Reshape((28, 28, 1)), *cv3_layers(), input_shape=(28, 28)),
+        lambda: keras.Sequential(cv3_layers()),  # never built
+    ],
+    ids=["reference", "functional", "mistakes", "reshape", "unbuilt"],
+)
+def test_the_checks_read_the_same_of_a_model_built_without_its_weights(model, tmp_path):
+    """The architecture checks build build_model()'s model without loading its weights,
+    which are only an untrained model's initial values."""
+    path = tmp_path / "build_model.keras"
+    model().save(path)
+
+    def read(found):
+        return (
+            [vars(layer) for layer in architecture.layers_of(found)],
+            architecture.input_shape(found),
+            architecture.count_params(found),
+        )
+
+    assert read(screen.load(path, weights=False)) == read(screen.load(path))
+
+
+def test_a_model_built_without_its_weights_still_refuses_code(tmp_path):
+    path = tmp_path / "build_model.keras"
+    sequential(layers.Lambda(lambda images: images * 2), *cv3_layers()).save(path)
+    for weights in (True, False):
+        with pytest.raises(CheckFailed, match="could not load your model safely"):
+            screen.load(path, weights=weights)
 
 
 def test_unbuilt_model_has_no_parameter_count():

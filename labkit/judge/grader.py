@@ -59,7 +59,9 @@ class ModelChecks:
 
     @pytest.fixture(scope="class")
     def model(self, harvest: Harvest) -> Any:
-        return screen.load(harvest.model_file("build_model"))
+        """build_model()'s model, built from its architecture. Its weights are fresh ones:
+        those saved are the initial values of a model nothing has trained."""
+        return screen.load(harvest.model_file("build_model"), weights=False)
 
     @pytest.fixture(scope="class")
     def layers(self, model: Any) -> list[architecture.FoundLayer]:
