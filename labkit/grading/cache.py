@@ -21,6 +21,7 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -29,6 +30,7 @@ import platform
 import sys
 import weakref
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -233,22 +235,35 @@ def _recipe(lab: Lab) -> dict[str, Any]:
 
 @functools.cache  # the same for every key of a process: read once
 def _code_fingerprint() -> dict[str, str]:
-    import keras
-    import numpy
-    import tensorflow
-
     package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
     for name in TRAINING_CODE:
         digest.update(name.encode() + b"\0" + (package / name).read_bytes())
     return {
         "labkit": digest.hexdigest(),
-        "keras": keras.__version__,
-        "tensorflow": tensorflow.__version__,
-        "numpy": numpy.__version__,
+        "keras": installed_version("keras"),
+        "tensorflow": installed_version("tensorflow"),
+        "numpy": installed_version("numpy"),
         "python": sys.version.split()[0],
         "processor": _processor(),
     }
+
+
+@functools.cache
+def installed_version(module: str) -> str:
+    """The version of the installed package that provides ``module``, from its metadata.
+
+    Importing TensorFlow for its ``__version__`` takes seconds, which a batch worker that
+    only re-judges never spends otherwise.
+    """
+    try:
+        return metadata.version(module)
+    except metadata.PackageNotFoundError:  # installed under another name: tensorflow-cpu
+        pass
+    for distribution in metadata.packages_distributions().get(module, []):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            return metadata.version(distribution)
+    return "not installed"
 
 
 def _processor() -> str:

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from labkit.grading.cache import data_fingerprint
+from labkit.grading.cache import data_fingerprint, installed_version
 from labkit.report.files import entry_path, evict, write_atomically
 from labkit.sandbox import isolation, runner
 from labkit.sandbox.records import Step
@@ -159,10 +159,6 @@ def declaration(lab: Lab) -> dict[str, Any]:
 def code_fingerprint(package: Path) -> dict[str, str]:
     """A hash of labkit's harvest code in ``package``, and the versions of the libraries
     that save what a harvest returns."""
-    import keras
-    import matplotlib
-    import tensorflow
-
     digest = hashlib.sha256()
     for part in HARVEST_CODE:
         for path in sorted((package / part).rglob("*.py")):
@@ -171,10 +167,10 @@ def code_fingerprint(package: Path) -> dict[str, str]:
                 digest.update(name.encode() + b"\0" + path.read_bytes())
     return {
         "labkit": digest.hexdigest(),
-        "keras": keras.__version__,
-        "tensorflow": tensorflow.__version__,
-        "numpy": np.__version__,
-        "matplotlib": matplotlib.__version__,
+        "keras": installed_version("keras"),
+        "tensorflow": installed_version("tensorflow"),
+        "numpy": installed_version("numpy"),
+        "matplotlib": installed_version("matplotlib"),
         "python": sys.version.split()[0],
     }
 
