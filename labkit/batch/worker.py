@@ -1,10 +1,13 @@
 """Grade submission after submission in one warm process: a batch worker, local or on Dask.
 
-A worker imports TensorFlow and starts its fork server once, then grades each submission
-exactly as ``labkit grade`` does (the same pytest graders, sandbox and checks), lending the
-server to each run. A task names the folder its submission's files are staged in, on this
-machine, or carries the files themselves to a worker on another one (Dask); it returns what
-grading wrote, as plain data.
+A worker grades each submission exactly as ``labkit grade`` does (the same pytest graders,
+sandbox and checks), lending its fork server to each run. It starts the server, and imports
+TensorFlow, only once a submission needs them: a worker that re-judges kept harvests,
+training runs and architectures (``labkit.grading``) needs neither.
+
+A task names the folder its submission's files are staged in, on this machine, or carries
+the files themselves to a worker on another one (Dask); it returns what grading wrote, as
+plain data.
 
 A process of the local pool (``labkit.batch.pool``) runs ``serve``: it grades the tasks its
 pipe brings until the pipe closes, and ends, with its fork server, when the process that
@@ -99,14 +102,13 @@ def grade(task: Task) -> Done:
 
 
 class Worker:
-    """One process's fork server and TensorFlow, kept warm across submissions."""
+    """One process's fork server and TensorFlow, started when first needed and kept warm
+    across submissions."""
 
     def __init__(self, options: Options) -> None:
-        from labkit.grading.quiet import quiet_tensorflow
-        from labkit.sandbox import training
         from labkit.spec.course import Course
 
-        quiet_tensorflow()
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # for when TensorFlow is imported, if ever
         self.options = options
         self.course = Course(options.course)
         self.folder = Path(tempfile.mkdtemp(prefix="labkit-worker-"))
@@ -115,7 +117,13 @@ class Worker:
         self.folder.chmod(0o711)
         data = [lab.dataset for lab in self.course.labs.values()]
         self.server = runner.start_server(self.folder / "server", options.isolation, data)
-        training.make_deterministic()
+        if not self.server.forks:
+            # Without a fork server, training runs in this process: its settings come first.
+            from labkit.grading.quiet import quiet_tensorflow
+            from labkit.sandbox import training
+
+            quiet_tensorflow()
+            training.make_deterministic()
 
     def grade(self, task: Task) -> Done:
         from labkit.grading.plugin import CacheLog
@@ -145,7 +153,6 @@ class Worker:
             shutil.rmtree(run, ignore_errors=True)
 
     def _pytest(self, submission: Path, results: Path, kept: Path, log: Path) -> str:
-        import keras
         import pytest
 
         from labkit.grading import invocation
@@ -167,7 +174,9 @@ class Worker:
             args += ["--lab", name]
         with invocation.isolated_environment(), captured_output() as captured:
             code = pytest.main(args, plugins=[SharedServer(self.server)])
-        keras.backend.clear_session()  # models the checks loaded, from this submission
+        keras = sys.modules.get("keras")  # imported only once a model had to be built
+        if keras is not None:
+            keras.backend.clear_session()  # models the checks built, from this submission
         # What is left is the worker's own (modules, their caches) and lives as long as it
         # does: frozen, the collector no longer walks it for each submission, which was
         # a fifth of a re-judge. Frozen objects are still freed when no longer referenced.

@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -24,11 +25,13 @@ from typing import Any
 
 import pytest
 
-from labkit.grading import cache, harvestcache
+from labkit.grading import architecturecache, cache, harvestcache
 from labkit.intake import submission
+from labkit.judge import architecture
+from labkit.judge.architecture import Architecture
 from labkit.report import artifacts, checkresults, scoretable
 from labkit.report.checkresults import CheckResult
-from labkit.sandbox import isolation, runner, trainer
+from labkit.sandbox import isolation, runner, screen, trainer
 from labkit.sandbox.training import TrainingResult
 from labkit.spec.course import Course, check_of
 from labkit.spec.failures import CheckFailed, GraderFault
@@ -70,12 +73,14 @@ class GradingSession:
         artifacts: Path | None = None,
         training_cache: cache.Cache | None = None,
         harvest_cache: harvestcache.HarvestCache | None = None,
+        architecture_cache: architecturecache.ArchitectureCache | None = None,
     ) -> None:
         self.given = path
         self.shared = shared
         self.artifacts = artifacts
         self.cache = training_cache
         self.harvest_cache = harvest_cache
+        self.architecture_cache = architecture_cache
         self.ran: list[str] = []  # labs whose harvest ran the submission's code
         self.lookups: list[tuple[str, bool, str]] = []  # (cache, hit, lab) per cache lookup
         self.labs: dict[str, Lab] = {}  # every lab the collected graders declare
@@ -188,6 +193,23 @@ class GradingSession:
             artifacts.save_training(self.artifacts / lab.name, result)
         return result
 
+    def architecture(self, lab: Lab, model_file: Path) -> Architecture:
+        """What the architecture checks read of a screened model file: from the cache, or
+        from the model built with Keras, its weights left out."""
+        key = ""
+        if self.architecture_cache is not None:
+            with contextlib.suppress(OSError, ValueError, zipfile.BadZipFile):
+                key = architecturecache.architecture_key(model_file)
+        found = self.architecture_cache.get(key) if self.architecture_cache and key else None
+        if key:
+            self.lookups.append(("architecture", found is not None, lab.name))
+        if found is None:
+            found = architecture.read(screen.load(model_file, weights=False))
+            if self.architecture_cache is not None and key:
+                with contextlib.suppress(OSError):  # a cache it cannot write costs only reuse
+                    self.architecture_cache.put(key, found)
+        return found
+
     def harvest(self, lab_name: str) -> runner.Harvest:
         self.start([lab_name])
         problem = self.unavailable().get(lab_name)
@@ -275,6 +297,7 @@ def pytest_configure(config: pytest.Config) -> None:
         Path(kept) if kept else None,
         training_cache,
         harvestcache.HarvestCache(training_cache.folder) if training_cache else None,
+        architecturecache.ArchitectureCache(training_cache.folder) if training_cache else None,
     )
 
 
@@ -334,10 +357,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     from labkit.sandbox import training
 
     grading = session.config.stash[session_key]
-    # The fork server imports TensorFlow while this process does the same. A dataset that
+    # A run of its own imports TensorFlow now, while its fork server does the same; a batch
+    # worker's run, only when a model must be built (``labkit.batch.worker``). A dataset that
     # cannot be loaded costs only its own labs, as "could not grade" (``unavailable``).
     grading.open()
-    training.make_deterministic()
+    if grading.shared is None:
+        training.make_deterministic()
     try:
         grading.start(lab_names)
     except submission.SubmissionError as error:
@@ -364,6 +389,14 @@ def train(request: pytest.FixtureRequest, lab: Lab) -> Callable[[Path], Training
     """Train a fresh copy of a harvested model the grader's way, in a child with limits."""
     grading = request.config.stash[session_key]
     return lambda compiled: grading.train(lab, compiled)
+
+
+@pytest.fixture(scope="module")
+def read_architecture(request: pytest.FixtureRequest, lab: Lab) -> Callable[[Path], Architecture]:
+    """Read what the architecture checks see of a harvested model file: its layers, input
+    shape and parameter count."""
+    grading = request.config.stash[session_key]
+    return lambda model_file: grading.architecture(lab, model_file)
 
 
 @pytest.fixture

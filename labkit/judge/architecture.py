@@ -2,11 +2,13 @@
 
 A model is built only once the sandbox's screen has admitted it (``labkit.sandbox.screen``).
 
-Usage: ``layers = architecture.layers_of(model); settings = architecture.compile_settings(path)``
+Usage: ``found = architecture.read(model); settings = architecture.compile_settings(path)``
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,45 @@ class CompileSettings:
     loss: str
     from_logits: bool
     metrics: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What the architecture checks read of a built model: a plain value, kept as JSON."""
+
+    layers: tuple[FoundLayer, ...]
+    input_shape: tuple[int | None, ...] | None
+    params: int | None  # None when the model has no weights yet (no input shape)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Architecture:
+        """Read what ``to_json`` wrote; ValueError, KeyError or TypeError for anything else."""
+        data = json.loads(text)
+        layers = tuple(
+            FoundLayer(
+                str(layer["kind"]),
+                str(layer["activation"]),
+                _shape(layer["output_shape"]),
+                int(layer["params"]),
+            )
+            for layer in data["layers"]
+        )
+        params = data["params"]
+        return cls(layers, _shape(data["input_shape"]), None if params is None else int(params))
+
+
+def read(model: Any) -> Architecture:
+    """The model's layers, input shape and parameter count, as the checks read them."""
+    return Architecture(tuple(layers_of(model)), input_shape(model), count_params(model))
+
+
+def _shape(value: Any) -> tuple[int | None, ...] | None:
+    if value is None:
+        return None
+    return tuple(None if size is None else int(size) for size in value)
 
 
 def layers_of(model: Any) -> list[FoundLayer]:

@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from labkit.judge import architecture, checks
-from labkit.sandbox import screen
 from labkit.sandbox.runner import Harvest
 from labkit.sandbox.training import TrainingResult
 from labkit.spec.lab import ARRAY, FIGURE, MODEL, NAMES, Data, Function, Lab, Result, Value
@@ -58,14 +57,15 @@ class ModelChecks:
     """Checks for the API every lab has: preprocess, build_model and compile_model."""
 
     @pytest.fixture(scope="class")
-    def model(self, harvest: Harvest) -> Any:
-        """build_model()'s model, built from its architecture. Its weights are fresh ones:
-        those saved are the initial values of a model nothing has trained."""
-        return screen.load(harvest.model_file("build_model"), weights=False)
+    def built(
+        self, harvest: Harvest, read_architecture: Callable[[Path], architecture.Architecture]
+    ) -> architecture.Architecture:
+        """What the structure, shape and parameter checks read of build_model()'s model."""
+        return read_architecture(harvest.model_file("build_model"))
 
     @pytest.fixture(scope="class")
-    def layers(self, model: Any) -> list[architecture.FoundLayer]:
-        return architecture.layers_of(model)
+    def layers(self, built: architecture.Architecture) -> list[architecture.FoundLayer]:
+        return list(built.layers)
 
     @pytest.fixture(scope="class")
     def trained(self, harvest: Harvest, train: Callable[[Path], TrainingResult]) -> TrainingResult:
@@ -89,16 +89,18 @@ class ModelChecks:
         checks.structure(layers, lab)
 
     @pytest.mark.check("shapes", points=1)
-    def test_shapes(self, model: Any, layers: list[architecture.FoundLayer], lab: Lab) -> None:
+    def test_shapes(
+        self, built: architecture.Architecture, layers: list[architecture.FoundLayer], lab: Lab
+    ) -> None:
         """Output shape after every layer"""
-        checks.shapes(layers, architecture.input_shape(model), lab)
+        checks.shapes(layers, built.input_shape, lab)
 
     @pytest.mark.check("params", points=1)
-    def test_params(self, model: Any, layers: list[architecture.FoundLayer], lab: Lab) -> None:
+    def test_params(
+        self, built: architecture.Architecture, layers: list[architecture.FoundLayer], lab: Lab
+    ) -> None:
         """Parameter count"""
-        checks.params(
-            layers, architecture.count_params(model), lab, architecture.input_shape(model)
-        )
+        checks.params(layers, built.params, lab, built.input_shape)
 
     @pytest.mark.check("compile", points=2)
     def test_compile(self, harvest: Harvest, layers: list[architecture.FoundLayer]) -> None:
