@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,6 +109,60 @@ def test_the_record_stops_at_the_first_event_the_harvest_did_not_write():
     line = json.dumps({records.COLLECTOR: finding})
     assert records.read([line], "k", CV1, collected=True).findings == [("x", "rewritten", "import")]
     assert "in the name of the grader" in records.read([line], "k", CV1, collected=False).forged
+
+
+def test_the_harvests_own_failure_is_its_last_line_and_only_in_its_name():
+    begun = events("k", ("import", "started"))
+    crashed = {"seq": 1, "step": records.CRASHED, "status": "error", "message": "OSError: full"}
+    crashed["files"] = {}
+    signed = json.dumps({**crashed, "mac": records.signature("k", crashed)})
+    record = records.read([*begun, signed, *events("k", ("import", "ok"), start=2)], "k", CV1, True)
+    assert (record.crashed, record.forged, set(record.steps)) == ("OSError: full", "", {"import"})
+    forged = records.read([*begun, *events("guess", (records.CRASHED, "error"))], "k", CV1, True)
+    assert forged.crashed == "" and "did not write" in forged.forged
+
+
+CRASHING_HARVEST = """
+import sys
+from pathlib import Path
+import numpy as np
+from labkit.sandbox import harvest
+from labkit.spec.course import Course
+
+def broken(*args):
+    raise OSError("no space left on device")
+
+harvest._harvest_steps = broken
+folder = Path(sys.argv[1])
+np.savez(folder / harvest.INPUTS)
+lab = Course(Path(sys.argv[2])).lab("cv1_mnist_intro")
+harvest.harvest(lab, folder / "cv1_mnist_intro.py", folder, folder, 1, key="k")
+"""
+
+
+def test_the_harvest_says_in_a_signed_line_when_its_own_code_fails(tmp_path):
+    (tmp_path / "cv1_mnist_intro.py").write_text("")
+    done = subprocess.run(
+        [sys.executable, "-c", CRASHING_HARVEST, str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0 and "OSError" in done.stderr
+    record = records.read(done.stdout.splitlines(), "k", CV1, collected=False)
+    assert record.crashed == "OSError: no space left on device"
+
+
+def test_code_that_exits_with_the_harvests_crash_status_is_told_as_its_own_exit(tmp_path):
+    """Were it told as the grader's failure, a submission could turn its 0 into "could not
+    grade" at will."""
+    module = tmp_path / "cv1_mnist_intro.py"
+    module.write_text("import os\n\nos._exit(70)\n")
+    with isolation.Server(tmp_path / "work", "off") as server:
+        result = runner.run(CV1, module, tmp_path / "work", Limits(), server)
+    assert result.grader_problem == ""
+    cause = result.fault("build_model")
+    assert cause is not None and "exited with status 70" in cause.message
 
 
 def test_a_labkit_folder_where_grading_runs_is_never_imported(tmp_path, monkeypatch):

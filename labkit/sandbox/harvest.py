@@ -232,6 +232,14 @@ def harvest(
     except Tampered as error:
         # Every check starts from the import, so the lab fails as a whole and says why once.
         child.log("import", ERROR, str(error))
+    except ChannelClosed:
+        raise
+    except BaseException as error:
+        # Student code runs only inside steps, which catch what it raises: this is the
+        # harvest's own failure. Said in a signed line, so that the grader can tell it from
+        # code that exits with the crash's status itself.
+        child.log(records.CRASHED, ERROR, f"{type(error).__name__}: {error}"[:500])
+        raise
     child.log("harvest", OK)
 
 

@@ -35,6 +35,7 @@ FIELDS = ("seq", "step", "status", "message", "files")
 SIGNATURE_CHARS = 32
 COLLECTOR = "collector"  # the key of a line from the lab's parent, never from the lab
 END = "harvest"  # the step that says the harvest finished
+CRASHED = "crashed"  # the step that says the harvest's own code failed, and why
 # What the lab's parent found, by the word its line uses.
 REWRITTEN, UNEXPLAINED, CHANGED, CLAIMED = "rewritten", "unexplained", "changed", "claimed"
 
@@ -87,6 +88,7 @@ class Record:
     files: dict[str, tuple[str, str]] = field(default_factory=dict)  # name: (step, sha256)
     forged: str = ""  # the first thing in the events the harvest did not write; '' for none
     findings: list[tuple[str, str, str]] = field(default_factory=list)  # (file, what, step)
+    crashed: str = ""  # why the harvest's own code failed, as it said; '' when it did not
 
 
 def read(lines: list[str], key: str, lab: Lab, collected: bool) -> Record:
@@ -121,6 +123,9 @@ def read(lines: list[str], key: str, lab: Lab, collected: bool) -> Record:
         files = event["files"]
         if finished:
             problem = "after the harvest had ended"
+        elif status == ERROR and step == CRASHED:
+            record.crashed = event["message"]
+            break  # its last line: the child exits with the crash's status
         elif status == STARTED and running is None and not sealed and step == next(order, None):
             running, problem = step, ""
         elif status != STARTED and step == running and set(files) <= own_files(lab, step):

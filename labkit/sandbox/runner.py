@@ -483,7 +483,13 @@ def _run_child(
         )
         return problem, "", list(child.events), False
     if child.code == forkserver.EXIT_CRASHED:
-        crashed = _last_line(folder / harvest.OUTPUT)
+        record = records.read(list(child.events), key, lab, collected=server.active)
+        if "import" in record.steps and not record.crashed:
+            # The submission's code ran, and the harvest did not say it failed: the code
+            # itself exited with the status the harvest's own crash has.
+            return _explain_exit(child.code, limits), "", list(child.events), False
+        said = f": {clean_message(record.crashed)}" if record.crashed else ""
+        crashed = said or _last_line(folder / harvest.OUTPUT)
         problem = f"the grader could not run this lab's process{crashed}"
         return "", problem, list(child.events), True
     # Ended by itself (exit status 0 or not) it ended as its code alone decides.
