@@ -16,6 +16,7 @@ import tracemalloc
 import zipfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import browser
@@ -26,6 +27,8 @@ from labkit.batch import classrun, pool
 from labkit.batch.worker import Options
 from labkit.intake import classfolder
 from labkit.report import feedback, gradebook
+from labkit.spec.course import Course
+from labkit.spec.limits import Limits
 
 HOSTILE_EXIT = "import os\nos._exit(3)\n"
 
@@ -149,6 +152,19 @@ def test_a_rerun_grades_only_what_changed(graded, classroom, options, tmp_path):
     assert (out / "state" / "alice.json").stat().st_mtime_ns == kept
     assert (out / "results" / "carol.json").is_file()
     assert rows(out) == rows(graded) | {"carol": rows(out)["carol"]}
+
+
+def test_a_rerun_with_other_labs_limits_or_sandbox_grades_again(options, stripes_course):
+    """A kept row stands only for the same grading: the cache's place decides no grade."""
+    version = classrun.grader_version(Course(stripes_course), options)
+    for changed, same in (
+        (replace(options, limits=Limits(cpu_seconds=60.0)), False),
+        (replace(options, isolation="off"), False),
+        (replace(options, labs=("stripes", "another")), False),
+        (replace(options, labs=("stripes",)), True),  # the course's one lab, named
+        (replace(options, cache="off"), True),
+    ):
+        assert (classrun.grader_version(Course(stripes_course), changed) == version) is same
 
 
 def test_only_regrades_the_named_students_and_keeps_the_other_rows(

@@ -77,7 +77,7 @@ def run(
     plots = Plots(None if options.cache == OFF else Path(options.cache))
     for folder in ("results", "feedback", "state", "artifacts"):
         (out / folder).mkdir(parents=True, exist_ok=True)
-    version = grader_version(course)
+    version = grader_version(course, options)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
         entries = classfolder.collect(submissions, labs, staging)
@@ -160,9 +160,13 @@ def _last_rows(out: Path, entries: Sequence[classfolder.Entry]) -> dict[str, Row
     return rows
 
 
-def grader_version(course: Course) -> str:
-    """A hash of what decides a grade: labkit's code and the course's graders."""
+def grader_version(course: Course, options: Options) -> str:
+    """A hash of what decides a grade: labkit's code, the course's graders, and the options
+    that change what is graded or how (the labs, the limits, the sandbox); not the cache,
+    which changes no grade."""
     digest = hashlib.sha256(STATE_VERSION.encode())
+    decisive = [options.isolation, asdict(options.limits), sorted(options.labs or course.labs)]
+    digest.update(json.dumps(decisive, sort_keys=True).encode())
     package = Path(__file__).resolve().parents[1]
     for path in [*sorted(package.rglob("*.py")), *sorted(course.graders.glob("*.py"))]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
