@@ -70,3 +70,20 @@ def test_the_markdown_summary_makes_no_link_or_image_from_student_text():
     row = next(line for line in table.splitlines() if "Layer types" in line)
     assert "[" not in row and "]" not in row and row.count("|") == 6
     assert "&#91;the fix&#93;(https://evil.example)" in row
+
+
+def test_a_lab_not_handed_in_is_one_line_of_the_markdown_summary():
+    missing = "not submitted: no cv2_fashion_mnist_intro.py or .ipynb was found"
+    results = [
+        CheckResult("cv1_mnist_intro", "structure", "Layer types", 2, True),
+        CheckResult(
+            "cv2_fashion_mnist_intro", "submission", "The module imports", 1, False, missing
+        ),
+        CheckResult("cv2_fashion_mnist_intro", "structure", "Layer types", 2, False, "blocked"),
+    ]
+    table = scoretable.markdown_table(results)
+    cv2 = table[table.index("cv2_fashion_mnist_intro") : table.index("**Total**")]
+    assert (
+        cv2.count("\n") == 2 and "not handed in" in cv2 and "no cv2_fashion_mnist_intro.py" in cv2
+    )
+    assert "blocked" not in table and table.count("Layer types") == 1

@@ -129,12 +129,17 @@ def markdown_table(
     titles: Mapping[str, str] | None = None,
     hidden_points: Mapping[str, float] | None = None,
 ) -> str:
-    """The score table in Markdown, for a CI job's summary page."""
+    """The score table in Markdown, for a CI job's summary page; a lab not handed in is one
+    line, as in ``table``."""
     lines = ["| lab | check | result | points | what to fix |", "|---|---|---|---|---|"]
     for lab_name in labs_in_order(results):
         mine = [result for result in results if result.lab == lab_name]
         title = (titles or {}).get(lab_name, "")
         lines.append(f"| **{_cell(lab_name)}** | {_cell(title)} | | **{score_text(mine)}** | |")
+        if not_submitted(mine):  # one line, as in the text table: what the grader looked for
+            said = next(result.message for result in mine if result.category == "submission")
+            lines.append(f"| | not handed in | | | {_cell(said)} |")
+            continue
         for result in mine:
             mark = {"PASS": "pass", "FAIL": "**FAIL**"}.get(result.mark, COULD_NOT_GRADE)
             points = f"{points_text(result.points)}/{points_text(result.max_points)}"
