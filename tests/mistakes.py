@@ -59,7 +59,7 @@ MISTAKES = (
         'metrics=["accuracy"],\n    )\n    return model',
         'metrics=["accuracy"],\n    )',
         {"compile", "training", "accuracy"},
-        cause="compile_model() failed",
+        cause="compile_model() does not return the model",
     ),
     mistake(
         "cv2_fashion_mnist_intro",

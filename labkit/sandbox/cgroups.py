@@ -55,6 +55,11 @@ class Layout:
     # The tree's CPU time: hierarchy, file, the line's key ('' for the whole file), and the
     # seconds per unit it counts in.
     usage: tuple[str, str, str, float]
+    # Counters of the memory limit: how often a tree reached its own limit, and how many of
+    # its processes an out-of-memory killer ended, whichever limit ran out (hierarchy, file,
+    # the line's key).
+    limit_reached: tuple[str, str, str]
+    oom_kills: tuple[str, str, str]
     enable: str = ""  # written to each parent's cgroup.subtree_control; v1 has none
 
 
@@ -70,6 +75,8 @@ V1 = Layout(
         ("cpu", "cpu.cfs_quota_us", "{quota}"),
     ),
     usage=("cpuacct", "cpuacct.usage", "", 1e-9),
+    limit_reached=("memory", "memory.failcnt", ""),
+    oom_kills=("memory", "memory.oom_control", "oom_kill"),
 )
 V2 = Layout(
     version=2,
@@ -82,6 +89,8 @@ V2 = Layout(
         ("unified", "cpu.max", "{quota} {period}"),
     ),
     usage=("unified", "cpu.stat", "usage_usec", 1e-6),
+    limit_reached=("unified", "memory.events", "max"),
+    oom_kills=("unified", "memory.events", "oom_kill"),
     enable="+memory +pids +cpu",
 )
 LAYOUTS = (V1, V2)
@@ -204,6 +213,19 @@ class Cgroups:
     def cpu_seconds(self, name: str) -> float | None:
         """The CPU time of child ``name``'s whole tree so far; None where it is not counted."""
         hierarchy, file, key, unit = self.layout.usage
+        used = self._count(name, hierarchy, file, key)
+        return None if used is None else used * unit
+
+    def outside_oom_kill(self, name: str) -> bool:
+        """Whether an out-of-memory killer ended a process of child ``name``'s tree that never
+        reached its own memory limit: the machine's memory, or that of a cgroup around the
+        grader's, ran out first. False where it is not counted."""
+        kills = self._count(name, *self.layout.oom_kills)
+        reached = self._count(name, *self.layout.limit_reached)
+        return bool(kills) and reached == 0
+
+    def _count(self, name: str, hierarchy: str, file: str, key: str) -> int | None:
+        """A counter of child ``name``'s cgroup: the file's number, or its line ``key``'s."""
         if hierarchy not in self.folders:
             return None
         try:
@@ -211,7 +233,7 @@ class Cgroups:
             if key:
                 text = next(line for line in text.splitlines() if line.startswith(key + " "))
                 text = text.split()[1]
-            return int(text) * unit
+            return int(text)
         except (OSError, ValueError, StopIteration, IndexError):
             return None
 

@@ -80,6 +80,8 @@ class Child:
     cpu_time: Callable[[], float | None] | None = None  # CPU seconds of its whole tree
     cpu_limit: float = math.inf  # for ``cpu_time``; the child is ended past it
     over_cpu: bool = False  # ended for its tree's CPU time
+    # Whether an out-of-memory kill in its tree came from a limit other than its own.
+    outside_oom_kill: Callable[[], bool] | None = None
 
     def wait(self, seconds: float) -> bool:
         """Wait up to ``seconds`` after the start for the child to end; False on a timeout.

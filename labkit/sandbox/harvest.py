@@ -34,6 +34,7 @@ OUTPUT = "output.txt"
 PICTURE_DPI = 72
 # The child's exit status when the submission closed the file descriptor it reports on.
 CHANNEL_CLOSED = 71
+NOT_A_MODEL = "not a keras.Model"  # what a model function that returned something else says
 
 
 class StepSkipped(Exception):
@@ -378,7 +379,7 @@ def _as_model(model: Any, function: str) -> Any:
 
     if not isinstance(model, keras.Model):
         raise TypeError(
-            f"{function}() returned {type(model).__name__}, not a keras.Model: "
+            f"{function}() returned {type(model).__name__}, {NOT_A_MODEL}: "
             "did you forget `return model`?"
         )
     return model

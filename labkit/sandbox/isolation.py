@@ -365,6 +365,8 @@ class Server:
                 "collect": bool(request.get("collect")),
             }
         child = self.warm().start(request)
+        if request.get("cgroups"):
+            child.outside_oom_kill = functools.partial(self.cgroups.outside_oom_kill, name)
         if request.get("cgroups") and self.cgroups.cpu_seconds(name) is not None:
             # The whole tree's CPU time, against the limit each of its processes has: past
             # the kernel's own grace for one process, the tree is stopped as one would be.
@@ -395,6 +397,7 @@ class Server:
             "user": {"uid": uid, "tasks": MAX_TASKS},
         }
         child = self.warm().start(request)
+        child.outside_oom_kill = functools.partial(self.cgroups.outside_oom_kill, name)
         with self._users_lock:
             self._running[uid] = child
         return child

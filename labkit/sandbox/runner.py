@@ -142,6 +142,9 @@ class Harvest:
             )
         if name not in self.steps and self.problem:
             return self.stopped_early()
+        returns = self.lab.function(name).returns if name in self.lab.api_names else ""
+        if returns == MODEL and harvest.NOT_A_MODEL in outcome.message:
+            return Cause(f"{shown}: {outcome.message}", f"{shown} does not return the model")
         return Cause(f"{shown}: {outcome.message}", f"{shown} failed")
 
     def stopped_early(self) -> Cause:
@@ -491,6 +494,14 @@ def _run_child(
         said = f": {clean_message(record.crashed)}" if record.crashed else ""
         crashed = said or _last_line(folder / harvest.OUTPUT)
         problem = f"the grader could not run this lab's process{crashed}"
+        return "", problem, list(child.events), True
+    killed = child.code < 0 and forkserver.signal_name(-child.code) == "SIGKILL"
+    if killed and child.outside_oom_kill is not None and child.outside_oom_kill():
+        problem = (
+            "the system ran out of memory while this lab's processes stayed within their "
+            f"{limits.memory_bytes / 2**30:g} GiB: grade where more memory is free, or with a "
+            "lower --memory-limit"
+        )
         return "", problem, list(child.events), True
     # Ended by itself (exit status 0 or not) it ended as its code alone decides.
     return _explain_exit(child.code, limits), "", list(child.events), child.code < 0
