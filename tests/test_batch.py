@@ -21,6 +21,7 @@ from pathlib import Path
 
 import browser
 import pytest
+from conftest import labkit_grade
 
 from labkit import cli
 from labkit.batch import classrun, pool
@@ -534,17 +535,17 @@ def test_a_hung_worker_is_stopped_at_its_deadline(deadly_course, tmp_path, monke
 
 def solo(submission: Path, course: Path, results: Path) -> dict[str, object]:
     """What ``labkit grade`` writes for this submission alone, without its run's time."""
-    command = [sys.executable, "-m", "labkit.cli", "grade", "--submission", str(submission)]
-    command += ["--course", str(course), "--results", str(results)]
-    subprocess.run(command, capture_output=True, check=False)
+    labkit_grade(
+        *("--submission", str(submission), "--course", str(course), "--results", str(results))
+    )
     return {**json.loads(results.read_text()), "execution_time": 0}
 
 
 def test_two_hostile_students_leave_the_others_their_solo_grades(
     deadly_course, stripes_course, tmp_path, monkeypatch
 ):
-    """Issue 18's "done when": a batch of eight with a student who gets the worker grading
-    them killed and one who hands in a zip bomb; the six others get what they get alone."""
+    """A batch of eight with a student who gets the worker grading them killed and one who
+    hands in a zip bomb: the six others get what they get alone."""
     reference = (stripes_course / "reference" / "stripes.py").read_text()
     texts = {
         "alice": reference,
@@ -678,7 +679,7 @@ for pid in descendants():  # what a failed batch left: not for the tests that fo
 def test_nothing_the_batch_started_outlives_it(mode, deadly_course, tmp_path, monkeypatch):
     """Workers and their fork servers end with the batch: when it finishes (with a worker
     killed on the way), on Ctrl-C with a worker mid-task, and when its coordinator is killed,
-    as the OOM killer did in issue 18, which left them idle for ten minutes."""
+    as the OOM killer may, which once left them idle for ten minutes."""
     reference = (deadly_course / "reference" / "stripes.py").read_text()
     other = {
         "finish": reference + "\n# kill the worker with SIGKILL\n",

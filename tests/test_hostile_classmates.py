@@ -1,12 +1,12 @@
-"""Hostile classmates (issue 18, findings 5 to 8): attacks on what the grader reads and says.
+"""Hostile classmates: attacks on what the grader reads and says.
 
 Each attack is handed in beside a correct lab, or graded as a class's stubs, and must cost
 only its own points, with its own output saying what went wrong:
 
-5. a notebook made to be slow or huge to convert;
-6. a model whose layer class name is terminal escape codes drawing a fake full score;
-7. a notebook that is a link to the reference or to a system file;
-8. a student repository whose conftest.py and pytest configuration make every check pass.
+1. a notebook made to be slow or huge to convert;
+2. a model whose layer class name is terminal escape codes drawing a fake full score;
+3. a notebook that is a link to the reference or to a system file;
+4. a student repository whose conftest.py and pytest configuration make every check pass.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def labkit(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str
     return labkit_grade(*args, cwd=cwd, timeout=600, **env)
 
 
-# 5. Notebook conversion is bounded. Each payload's size took seconds before the fix and grew
+# 1. Notebook conversion is bounded. Each payload's size took seconds before the fix and grew
 # with its square (100 KB of colons took 253 s, 2 MiB of statements 256 s and 1.95 GiB); the
 # timing itself is tested in test_sourcecode.py.
 
@@ -89,7 +89,7 @@ def test_a_notebook_over_the_conversion_limits_could_not_be_read(tmp_path, monke
         notebooks.convert(path, COURSE.lab(CV1))
 
 
-# 6. Terminal escapes: every text a reader gets is cleaned where checks are judged.
+# 2. Terminal escapes: every text a reader gets is cleaned where checks are judged.
 
 
 def test_terminal_escapes_in_a_class_name_reach_no_reader(tmp_path):
@@ -120,7 +120,7 @@ def test_terminal_escapes_in_a_class_name_reach_no_reader(tmp_path):
     xmlschema.XMLSchema(SCHEMA).validate(str(xml))
 
 
-# 7. A notebook that is a link is refused, and no error quotes a file's content.
+# 3. A notebook that is a link is refused, and no error quotes a file's content.
 
 
 @pytest.mark.skipif(not Path("/etc/passwd").is_file(), reason="no /etc/passwd to link to")
@@ -151,7 +151,7 @@ def test_a_broken_notebook_is_described_without_quoting_it(tmp_path):
     assert "not JSON, at line 1, column 1" in str(raised.value)
 
 
-# 8. A student's repository configures nothing of a grading run.
+# 4. A student's repository configures nothing of a grading run.
 
 FORCE_PASS = """
 import pytest

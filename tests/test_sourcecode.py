@@ -286,8 +286,8 @@ def test_without_magics_keeps_line_numbers():
     assert without_magics("%%time\nx = 1") == "\nx = 1"
 
 
-# Hostile cells (issue 18, finding 5). Each size below took seconds before the fix and grows
-# with the square of the size: a 100 KB cell took minutes. CPU time, so a busy machine does
+# Hostile cells. Each size below once took seconds to convert, time that grew with the
+# square of the size: a 100 KB cell took minutes. CPU time, so a busy machine does
 # not make the test fail.
 
 
