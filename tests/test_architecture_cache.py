@@ -18,10 +18,11 @@ import keras
 import pytest
 from keras import layers
 
-from labkit.grading import architecturecache
+from labkit.grading import architecturecache, cache
 from labkit.grading.architecturecache import ArchitectureCache, architecture_key
 from labkit.judge import architecture
 from labkit.sandbox import screen
+from labkit.sandbox.training import TrainingResult
 
 
 def cv3(units: int = 64, built: bool = True) -> keras.Model:
@@ -115,6 +116,18 @@ def test_a_damaged_entry_is_a_miss_and_is_removed(tmp_path):
     entry.write_text('{"layers": [{"kind": "Dense"}]}')
     assert store.get(key) is None
     assert not entry.exists()
+
+
+def test_each_kind_in_the_shared_folder_keeps_to_its_own_cap(tmp_path):
+    """Training runs, harvests, architectures and plots share one folder: evicting one kind
+    never takes another's entries."""
+    path = saved(cv3(), tmp_path / "build_model.keras")
+    folder = tmp_path / "cache"
+    found = architecture.read(screen.load(path, weights=False))
+    ArchitectureCache(folder).put(architecture_key(path), found)
+    cache.Cache(folder, max_bytes=1).put("ab" * 32, TrainingResult(losses=[2.3, 1.1]))
+    assert not list(folder.glob("*/*" + cache.SUFFIX))  # over its cap alone
+    assert ArchitectureCache(folder).get(architecture_key(path)) == found
 
 
 REJUDGE = """

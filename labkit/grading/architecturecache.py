@@ -32,7 +32,9 @@ from labkit.judge.architecture import Architecture
 from labkit.report.files import entry_path, evict, write_atomically
 from labkit.sandbox import screen
 
-SUFFIX = ".architecture.json"
+# JSON, but not named .json: the training runs' entries are, and each kind is evicted by
+# its own suffix.
+SUFFIX = ".architecture"
 MAX_BYTES = 64 * 2**20  # an entry is about a kilobyte
 VERSION = "1"  # of the key's layout: a change here misses every older entry
 # The code that builds a model from its file and reads what the checks see of it.

@@ -43,7 +43,7 @@ from labkit.spec.lab import Lab
 CACHE_ENV = "LABKIT_CACHE"  # a folder, or "off"
 OFF = "off"
 MAX_BYTES = 64 * 2**20  # an entry is a few kilobytes: thousands of training runs
-SUFFIX = ".json"  # a training run's entry; a harvest's (``harvestcache``) shares the folder
+SUFFIX = ".json"  # a training run's entry; the folder's other kinds have suffixes of their own
 VERSION = "1"  # of the key's layout: a change here misses every older entry
 # Keys that only name things: in a layer's or a model's own config, never deeper, where a
 # dtype policy's "name" is its dtype.
