@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 _WORKER: Worker | None = None  # this process's warm worker, made on its first task
 _ENDING = threading.Event()  # set once this pool process was told to end, mid-task or not
+_OWN_PROCESS = False  # a pool process (``serve``), which runs nothing but submissions
 PR_SET_PDEATHSIG = 1
 
 
@@ -177,10 +178,12 @@ class Worker:
         keras = sys.modules.get("keras")  # imported only once a model had to be built
         if keras is not None:
             keras.backend.clear_session()  # models the checks built, from this submission
-        # What is left is the worker's own (modules, their caches) and lives as long as it
-        # does: frozen, the collector no longer walks it for each submission, which was
-        # a fifth of a re-judge. Frozen objects are still freed when no longer referenced.
-        gc.freeze()
+        if _OWN_PROCESS:
+            # What is left is the worker's own (modules, their caches) and lives as long as
+            # it does: frozen, the collector no longer walks it for each submission, which
+            # was a fifth of a re-judge. Not in a Dask worker, whose own objects could
+            # become garbage the collector then never frees.
+            gc.freeze()
         errors = [line for line in captured.text.splitlines() if line.startswith("ERROR")]
         return (errors[-1] if errors else f"grading stopped (pytest exit code {code})")[:500]
 
@@ -202,6 +205,8 @@ def serve(tasks: Connection, parent: int, scratch: str = "") -> None:
     server behind. Ctrl-C in the terminal is for the coordinator, which then ends its
     workers; a worker is in a process group of its own.
     """
+    global _OWN_PROCESS
+    _OWN_PROCESS = True
     signal.signal(signal.SIGTERM, _on_sigterm)
     if scratch:
         tempfile.tempdir = scratch
