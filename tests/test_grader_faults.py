@@ -12,14 +12,12 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from xml.etree import ElementTree
 
 import keras
 import pytest
-from conftest import COURSE, REFERENCE, ROOT
+from conftest import COURSE, REFERENCE, labkit_grade
 
 from labkit.batch import classrun
 from labkit.batch.worker import Done
@@ -41,24 +39,13 @@ TYPO_CHECK = '''
 '''
 
 
-def labkit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "labkit.cli", "grade", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        check=False,
-    )
-
-
 def test_an_exception_inside_a_check_is_the_graders_fault(stripes_course, tmp_path):
     course = tmp_path / "course"
     shutil.copytree(stripes_course, course)
     grader = course / "graders" / "test_stripes.py"
     grader.write_text(grader.read_text() + TYPO_CHECK)
     results, junit = tmp_path / "results.json", tmp_path / "junit.xml"
-    finished = labkit(
+    finished = labkit_grade(
         *("--course", str(course), "--submission", str(course / "reference")),
         *("--results", str(results), "--junitxml", str(junit)),
     )
@@ -86,10 +73,11 @@ def test_a_dataset_that_cannot_be_read_costs_only_its_own_labs(tmp_path):
     (data / "mnist.npz").symlink_to(Path(os.environ["LABKIT_DATA"]) / "mnist.npz")
     (data / "cifar10.npz").write_bytes(b"not a zip file")
     results = tmp_path / "results.json"
-    finished = labkit(
+    finished = labkit_grade(
         *("--submission", str(REFERENCE), "--results", str(results)),
         *("--lab", "cv1_mnist_intro", "--lab", "cv4_cifar_cnn"),
-        env={**os.environ, "LABKIT_DATA": str(data)},
+        timeout=900,
+        LABKIT_DATA=str(data),
     )
     assert finished.returncode == 3, finished.stdout[-3000:] + finished.stderr[-3000:]
     found = json.loads(results.read_text())
