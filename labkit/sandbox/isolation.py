@@ -238,8 +238,7 @@ class Server:
         self._launch = functools.partial(forkserver.ForkServer, env, forks, prefix, self.log)
         self._server: forkserver.ForkServer | None = None
         self._launching = threading.Lock()
-        self._closed = False
-        self._closing = threading.Event()
+        self._closing = threading.Event()  # set by ``close``: no server starts after it
         self._preloads: list[Dataset] = []  # for the server to read once it runs
 
     def __enter__(self) -> Server:
@@ -262,7 +261,7 @@ class Server:
         """The fork server, started now if it has not been: its import of TensorFlow then
         overlaps the grader's own. Its ``ready`` is set once it has imported it."""
         with self._launching:
-            if self._closed:
+            if self._closing.is_set():
                 raise RuntimeError("the run's sandbox was closed: it starts no more children")
             if self._server is None:
                 self._server = self._launch_in_own_thread()
@@ -365,9 +364,10 @@ class Server:
                 "collect": bool(request.get("collect")),
             }
         child = self.warm().start(request)
-        if request.get("cgroups"):
-            child.outside_oom_kill = functools.partial(self.cgroups.outside_oom_kill, name)
-        if request.get("cgroups") and self.cgroups.cpu_seconds(name) is not None:
+        if not request.get("cgroups"):
+            return child
+        child.outside_oom_kill = functools.partial(self.cgroups.outside_oom_kill, name)
+        if self.cgroups.cpu_seconds(name) is not None:
             # The whole tree's CPU time, against the limit each of its processes has: past
             # the kernel's own grace for one process, the tree is stopped as one would be.
             child.cpu_time = functools.partial(self.cgroups.cpu_seconds, name)
@@ -414,10 +414,9 @@ class Server:
     def close(self) -> None:
         """End the server and every child, then remove the run's cgroups and staged data."""
         with self._launching:
-            self._closed = True
             if self._server is not None:
                 self._server.close()
-            self._closing.set()  # the thread that started the server may end
+            self._closing.set()  # no server starts after this, and the one that ran may end
         self.cgroups.remove()
         shutil.rmtree(self.data_folder, ignore_errors=True)
         if self.users is not None:
