@@ -265,3 +265,17 @@ def test_a_hostile_submission_cannot_read_or_plant_an_entry(tmp_path):
     results = json.loads((tmp_path / "out" / "results" / "mallory.json").read_text())
     assert results["score"] == results["max_score"]  # the attack found nothing, cost nothing
     assert not planted.exists()
+
+
+def test_a_cache_where_entries_cannot_be_marked_as_used_is_still_read(tmp_path, monkeypatch):
+    """A read-only cache folder: its entries serve, though none can be marked as used."""
+    kept = cache.Cache(tmp_path / "cache")
+    kept.put("ab" * 32, TrainingResult(losses=[2.3, 1.1], accuracy=0.9))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(Path, "touch", refuse)
+    monkeypatch.setattr("os.utime", refuse)
+    found = kept.get("ab" * 32)
+    assert found is not None and found.losses == [2.3, 1.1]

@@ -19,7 +19,6 @@ Usage::
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
@@ -29,7 +28,7 @@ from typing import Any
 
 from labkit.grading.cache import installed_version
 from labkit.judge.architecture import Architecture
-from labkit.report.files import entry_path, evict, write_atomically
+from labkit.report.files import Shelf
 from labkit.sandbox import screen
 
 # JSON, but not named .json: the training runs' entries are, and each kind is evicted by
@@ -51,23 +50,22 @@ class ArchitectureCache:
 
     def get(self, key: str) -> Architecture | None:
         """The architecture kept under ``key``, or None; a damaged entry is removed."""
-        path = entry_path(self.folder, key, SUFFIX)
+        data = self._shelf.read(key)
+        if data is None:
+            return None
         try:
-            found = Architecture.from_json(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+            return Architecture.from_json(data.decode("utf-8"))
+        except (ValueError, KeyError, TypeError):
+            self._shelf.drop(key)
             return None
-        except (OSError, ValueError, KeyError, TypeError):
-            path.unlink(missing_ok=True)
-            return None
-        with contextlib.suppress(OSError):  # a cache that is read-only is still read
-            path.touch()  # recently used: evicted last
-        return found
 
     def put(self, key: str, found: Architecture) -> None:
         """Keep ``found`` under ``key``, whole or not at all, then keep under the cap."""
-        path = entry_path(self.folder, key, SUFFIX)
-        write_atomically(path, lambda file: file.write(found.to_json().encode()))
-        evict(self.folder, SUFFIX, self.max_bytes)
+        self._shelf.write(key, found.to_json().encode())
+
+    @property
+    def _shelf(self) -> Shelf:
+        return Shelf(self.folder, SUFFIX, self.max_bytes)
 
 
 def architecture_key(path: Path) -> str:

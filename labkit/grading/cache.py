@@ -34,7 +34,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from labkit.report.files import entry_path, evict, write_atomically
+from labkit.report.files import Shelf
 from labkit.sandbox import screen
 from labkit.sandbox.training import TrainingResult
 from labkit.spec import datasets
@@ -80,25 +80,26 @@ class Cache:
 
     def get(self, key: str) -> TrainingResult | None:
         """The result kept under ``key``, or None; a corrupt entry is removed."""
-        path = entry_path(self.folder, key, SUFFIX)
-        try:
-            found = TrainingResult.from_json(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        data = self._shelf.read(key)
+        if data is None:
             return None
-        except (OSError, ValueError, TypeError):
-            path.unlink(missing_ok=True)
+        try:
+            found = TrainingResult.from_json(data.decode("utf-8"))
+        except (ValueError, TypeError):
+            self._shelf.drop(key)
             return None
         if found.grader_error:  # never written; whoever wrote it is not this grader
-            path.unlink(missing_ok=True)
+            self._shelf.drop(key)
             return None
-        os.utime(path)  # recently used: evicted last
         return found
 
     def put(self, key: str, result: TrainingResult) -> None:
         """Keep ``result`` under ``key``, whole or not at all, then keep under the cap."""
-        path = entry_path(self.folder, key, SUFFIX)
-        write_atomically(path, lambda file: file.write(result.to_json().encode()))
-        evict(self.folder, SUFFIX, self.max_bytes)
+        self._shelf.write(key, result.to_json().encode())
+
+    @property
+    def _shelf(self) -> Shelf:
+        return Shelf(self.folder, SUFFIX, self.max_bytes)
 
 
 def cacheable(result: TrainingResult) -> bool:

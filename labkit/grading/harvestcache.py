@@ -25,9 +25,9 @@ Usage::
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
+import io
 import json
 import sys
 import zipfile
@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from labkit.grading.cache import data_fingerprint, installed_version
-from labkit.report.files import entry_path, evict, write_atomically
+from labkit.report.files import Shelf
 from labkit.sandbox import isolation, runner
 from labkit.sandbox.records import Step
 from labkit.spec.lab import Lab
@@ -71,27 +71,27 @@ class HarvestCache:
         """``prepared`` (``runner.prepare``) filled in with the harvest kept under ``key``,
         its files written into its folder; None when there is none. A damaged entry is
         removed."""
-        path = entry_path(self.folder, key, SUFFIX)
-        try:
-            with np.load(path, allow_pickle=False) as entry:
-                found = _Entry.read(entry)
-        except FileNotFoundError:
+        data = self._shelf.read(key)
+        if data is None:
             return None
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as entry:
+                found = _Entry.read(entry)
         except (OSError, ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile):
-            path.unlink(missing_ok=True)
+            self._shelf.drop(key)
             return None
         found.fill(prepared)
-        with contextlib.suppress(OSError):  # a cache that is read-only is still read
-            path.touch()  # recently used: evicted last
         return prepared
 
     def put(self, key: str, harvest: runner.Harvest) -> None:
         """Keep ``harvest`` under ``key``, whole or not at all, then keep under the cap."""
-        arrays = _Entry.of(harvest).arrays()
-        write_atomically(
-            entry_path(self.folder, key, SUFFIX), lambda f: np.savez_compressed(f, **arrays)
-        )
-        evict(self.folder, SUFFIX, self.max_bytes)
+        entry = io.BytesIO()
+        np.savez_compressed(entry, **_Entry.of(harvest).arrays())
+        self._shelf.write(key, entry.getvalue())
+
+    @property
+    def _shelf(self) -> Shelf:
+        return Shelf(self.folder, SUFFIX, self.max_bytes)
 
 
 def cacheable(harvest: runner.Harvest) -> bool:

@@ -14,6 +14,7 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labkit.report.files import entry_path, evict, write_atomically
+from labkit.report.files import Shelf
 
 SUFFIX = ".png"  # the plots' entries; the grading cache's other kinds share its folder
 MAX_BYTES = 256 * 2**20  # a plot is some 30 KB: thousands of distinct training runs
@@ -64,22 +65,16 @@ class Plots:
     def _read(self, key: str) -> bytes | None:
         if self.folder is None:
             return None
-        path = entry_path(self.folder, key, SUFFIX)
-        try:
-            png = path.read_bytes()
-            path.touch()  # recently used: evicted last
-        except OSError:
-            return None
-        return png if png.startswith(PNG_SIGNATURE) else None  # else drawn and written anew
+        png = Shelf(self.folder, SUFFIX, self.max_bytes).read(key)
+        if png is None or not png.startswith(PNG_SIGNATURE):
+            return None  # drawn and written anew
+        return png
 
     def _write(self, key: str, png: bytes) -> None:
         if self.folder is None:
             return
-        try:
-            write_atomically(entry_path(self.folder, key, SUFFIX), lambda file: file.write(png))
-            evict(self.folder, SUFFIX, self.max_bytes)
-        except OSError:
-            pass  # a folder it cannot write costs only the reuse
+        with contextlib.suppress(OSError):  # a folder it cannot write costs only the reuse
+            Shelf(self.folder, SUFFIX, self.max_bytes).write(key, png)
 
 
 def _key(kind: str, shown: list[Any]) -> str:
