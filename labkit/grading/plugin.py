@@ -150,7 +150,8 @@ class GradingSession:
         return result
 
     def found(self, kind: str) -> list[str]:
-        """The labs whose lookup in the ``kind`` cache ("harvest", "training") had an entry."""
+        """The labs whose lookup in the ``kind`` cache ("harvest", "training", "architecture")
+        had an entry."""
         return sorted(lab for cache_kind, hit, lab in self.lookups if cache_kind == kind and hit)
 
     def open(self) -> None:
